@@ -1,0 +1,1 @@
+"""watcher: find new coverage related to seed articles."""

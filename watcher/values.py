@@ -1,0 +1,86 @@
+"""Small typed values that flow between pipeline stages.
+
+Stages never reach into each other's internals; they hand these over instead.
+All values are immutable so pure stages can share them freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One feed item, normalized by :mod:`watcher.parse`."""
+
+    key: str  # stable per feed: guid, else canonical link, else hash of title+date
+    title: str  # plain text, never empty (falls back to the summary)
+    summary: str  # plain text, HTML stripped, entities decoded
+    link: str | None  # canonical: tracking parameters removed
+    published: datetime  # timezone-aware UTC
+    author: str | None = None
+    source: str | None = None  # the feed's title
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """What :func:`watcher.parse.parse_feed` makes of one body."""
+
+    title: str | None
+    link: str | None
+    entries: tuple[Entry, ...]
+    problem: str | None = None  # a parse problem worth showing (even if entries were found)
+    ttl_minutes: int | None = None  # the feed's own hint (ttl / sy:updatePeriod)
+    alternates: tuple[str, ...] = ()  # feed links found when the body is an HTML page
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """An entry scored against one profile."""
+
+    profile: str
+    score: float
+    matched: bool
+    hits: tuple[tuple[str, float], ...] = ()  # (term, contribution), largest first
+    reason: str | None = None  # why it did not match, e.g. "no anchor term"
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return tuple(t for t, _ in self.hits)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    """One story in a digest; duplicates from other feeds fold into ``also``."""
+
+    match_id: int
+    profile: str
+    title: str
+    link: str | None
+    source: str | None
+    published: datetime
+    excerpt: str  # plain text, already shortened
+    score: float
+    terms: tuple[str, ...]
+    also: tuple[tuple[str, str | None], ...] = ()  # (source, link) of the same story elsewhere
+    extra_match_ids: tuple[int, ...] = ()  # matches folded into this item
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A rendered-to-be digest: what one send carries."""
+
+    name: str
+    key: str  # idempotency key, stable across retries
+    created: datetime
+    items: tuple[DigestItem, ...]
+    profiles: tuple[str, ...] = field(default=())
+
+    @property
+    def match_ids(self) -> tuple[int, ...]:
+        out: list[int] = []
+        for item in self.items:
+            out.append(item.match_id)
+            out.extend(item.extra_match_ids)
+        return tuple(out)
