@@ -1,0 +1,502 @@
+"""Fetch one feed over HTTP with every edge bounded: time, bytes, redirects, addresses.
+
+``fetch`` either returns a :class:`FetchResult` or raises a :class:`FetchError` whose
+``kind``/``retryable``/``retry_after`` tell the scheduler what to record and when to
+come back. Redirects are followed here (not by httpx) so each hop is checked against
+private addresses and a permanent move can be reported.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin, urlsplit
+
+import httpcore
+import httpx
+
+__all__ = [
+    "DEFAULT_USER_AGENT",
+    "FetchError",
+    "FetchLimits",
+    "FetchResult",
+    "HostLimiter",
+    "check_url",
+    "fetch",
+    "make_client",
+    "parse_retry_after",
+]
+
+DEFAULT_USER_AGENT = "watcher/0.1 (+https://github.com/watcher-news/watcher)"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
+)
+# Only encodings we inflate ourselves with a bounded output (httpx's decoders are not bounded).
+ACCEPT_ENCODING = "gzip, deflate"
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+PERMANENT = frozenset({301, 308})
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0  # longest silence between two reads
+    deadline: float = 30.0  # whole fetch, redirects and body included
+    max_bytes: int = 5 * 1024 * 1024  # on the wire and after decompression
+    max_redirects: int = 5
+    allow_private_networks: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    status: int
+    url: str  # after redirects
+    body: bytes | None  # None when not modified
+    etag: str | None
+    last_modified: str | None
+    not_modified: bool
+    permanent_redirect: str | None  # the new URL when every hop was a 301/308
+    content_type: str | None
+    body_sha256: str | None  # lets the caller skip parsing an unchanged body
+    elapsed: float  # seconds
+
+
+# ---------------------------------------------------------------- errors
+
+
+class FetchError(Exception):
+    """A fetch that did not produce a usable response; ``str()`` names the URL and the problem."""
+
+    kind = "error"
+    retryable = True
+
+    def __init__(
+        self,
+        url: str,
+        message: str,
+        *,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(f"{url}: {message}")
+        self.url = url
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class FetchTimeout(FetchError):
+    kind = "timeout"
+
+
+class ConnectFailed(FetchError):
+    kind = "connect"
+
+
+class DnsFailed(FetchError):
+    kind = "dns"
+
+
+class TlsFailed(FetchError):
+    kind = "tls"
+
+
+class ProtocolFailed(FetchError):
+    kind = "protocol"  # the server broke HTTP or dropped the connection mid-response
+
+
+class HttpStatusError(FetchError):
+    kind = "http"
+
+
+class Gone(HttpStatusError):
+    kind = "gone"
+    retryable = False
+
+
+class TooLarge(FetchError):
+    kind = "too_large"
+    retryable = False
+
+
+class RedirectLoop(FetchError):
+    kind = "redirect_loop"
+    retryable = False
+
+
+class PrivateAddress(FetchError):
+    kind = "private_address"
+    retryable = False
+
+
+class BadUrl(FetchError):
+    kind = "bad_url"
+    retryable = False
+
+
+class DecodeFailed(FetchError):
+    kind = "decode"
+    retryable = False
+
+
+# ---------------------------------------------------------------- addresses
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def _refuse_private(url: str, host: str, addresses: list[str]) -> None:
+    for address in addresses:
+        if not _is_public(ipaddress.ip_address(address.split("%", 1)[0])):
+            raise PrivateAddress(url, f"{host} resolves to a non-public address ({address}); refused")
+
+
+def check_url(url: str, allow_private_networks: bool = False) -> None:
+    """Raise ``bad_url`` for non-http(s) URLs, ``private_address`` for hosts that resolve inward."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise BadUrl(url, f"not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        scheme = parts.scheme or "a relative URL"
+        raise BadUrl(url, f"only http and https URLs can be fetched, not {scheme!r}")
+    host = parts.hostname
+    if not host:
+        raise BadUrl(url, "the URL has no host")
+    if allow_private_networks:
+        return
+    try:
+        addresses = _resolve(host, port)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise DnsFailed(url, f"cannot resolve {host} ({exc})") from None
+    _refuse_private(url, host, addresses)
+
+
+# The connection is made to the address checked at connect time, so DNS rebinding between
+# check_url and the connect cannot smuggle a private address in.
+_allow_private: contextvars.ContextVar[bool] = contextvars.ContextVar("watcher_allow_private", default=False)
+
+
+class _GuardedBackend(httpcore.SyncBackend):
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[no-untyped-def]
+        if _allow_private.get():
+            return super().connect_tcp(host, port, timeout, local_address, socket_options)
+        try:
+            addresses = _resolve(host, port)
+        except socket.gaierror as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host} ({exc})") from exc
+        _refuse_private(f"http://{host}:{port}/", host, addresses)
+        return super().connect_tcp(addresses[0], port, timeout, local_address, socket_options)
+
+
+def make_client(
+    user_agent: str = DEFAULT_USER_AGENT,
+    *,
+    max_connections: int = 20,
+    verify: bool | ssl.SSLContext = True,
+) -> httpx.Client:
+    """An httpx client for :func:`fetch`: honest User-Agent, no automatic redirects, no env proxies."""
+    transport = httpx.HTTPTransport(
+        verify=verify,
+        trust_env=False,
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+    )
+    pool = getattr(transport, "_pool", None)
+    if hasattr(pool, "_network_backend"):  # httpcore 1.x; check_url still guards every hop without it
+        pool._network_backend = _GuardedBackend()  # type: ignore[union-attr]
+    return httpx.Client(
+        headers={"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
+        follow_redirects=False,
+        trust_env=False,
+        transport=transport,
+        timeout=httpx.Timeout(15.0, connect=5.0),
+    )
+
+
+# ---------------------------------------------------------------- per-host limits
+
+
+class HostLimiter:
+    """At most ``per_host`` concurrent fetches per host name; thread-safe."""
+
+    def __init__(self, per_host: int) -> None:
+        if per_host < 1:
+            raise ValueError("per_host must be at least 1")
+        self.per_host = per_host
+        self._lock = threading.Lock()
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+
+    @contextmanager
+    def slot(self, url: str) -> Iterator[None]:
+        host = (urlsplit(url).hostname or "").lower()
+        with self._lock:
+            sem = self._slots.setdefault(host, threading.BoundedSemaphore(self.per_host))
+        with sem:
+            yield
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class _Inflater:
+    """gzip/deflate decoding whose output per step is bounded, so a bomb is caught early."""
+
+    def __init__(self, encoding: str) -> None:
+        self._gzip = encoding in ("gzip", "x-gzip")
+        self._raw_fallback = not self._gzip  # "deflate" is zlib-wrapped by spec, raw in practice too
+        self._d = zlib.decompressobj(zlib.MAX_WBITS | 32 if self._gzip else zlib.MAX_WBITS)
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while data:
+            try:
+                out = self._d.decompress(data, CHUNK)
+            except zlib.error:
+                if self._started or not self._raw_fallback:
+                    raise
+                self._d = zlib.decompressobj(-zlib.MAX_WBITS)
+                self._raw_fallback = False
+                continue
+            self._started = True
+            if out:
+                yield out
+            data = self._d.unconsumed_tail
+            if self._d.eof and self._d.unused_data:  # concatenated gzip members
+                data = self._d.unused_data
+                self._d = zlib.decompressobj(zlib.MAX_WBITS | 32)
+
+    def finish(self) -> Iterator[bytes]:
+        yield from self.feed(self._d.unconsumed_tail)
+        yield self._d.flush()
+
+
+def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _translate(exc: Exception, url: str, limits: FetchLimits) -> FetchError:
+    if isinstance(exc, FetchError):
+        return exc
+    if isinstance(exc, httpx.ConnectTimeout):
+        return FetchTimeout(url, f"connect timed out (limit {limits.connect_timeout:g}s)")
+    if isinstance(exc, httpx.TimeoutException):
+        return FetchTimeout(url, f"no response data within the read timeout ({limits.read_timeout:g}s)")
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return BadUrl(url, f"not a fetchable URL ({exc})")
+    chain = list(_cause_chain(exc))
+    if any(isinstance(e, ssl.SSLError | ssl.CertificateError) for e in chain):
+        return TlsFailed(url, f"TLS handshake failed ({exc})")
+    if any(isinstance(e, socket.gaierror) for e in chain) or "cannot resolve" in str(exc):
+        return DnsFailed(url, f"cannot resolve the host ({exc})")
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return ConnectFailed(url, "connection refused")
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectFailed(url, f"cannot connect ({exc})")
+    if isinstance(exc, httpx.HTTPError):
+        return ProtocolFailed(url, f"the connection broke mid-response ({exc})")
+    return FetchError(url, f"unexpected failure ({type(exc).__name__}: {exc})")
+
+
+def _status_error(url: str, response: httpx.Response) -> FetchError:
+    status = response.status_code
+    reason = f"HTTP {status} {response.reason_phrase}".rstrip()
+    if status == 410:
+        return Gone(url, f"{reason}: the feed was removed; stop polling it", status=status)
+    retry_after = parse_retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
+    retryable = status >= 500 or status in (408, 429)
+    if retry_after is not None:
+        reason += f" (retry after {retry_after:.0f}s)"
+    return HttpStatusError(url, reason, retryable=retryable, retry_after=retry_after, status=status)
+
+
+class _Watchdog:
+    """Shuts the socket at the deadline so a server dribbling bytes cannot hold a worker."""
+
+    def __init__(self, response: httpx.Response, seconds: float) -> None:
+        self.fired = False
+        stream = response.extensions.get("network_stream")
+        self._sock = stream.get_extra_info("socket") if stream is not None else None
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer.daemon = True
+        if self._sock is not None:
+            self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        with suppress(OSError):  # already closed: nothing left to stop
+            self._sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _read_body(response: httpx.Response, url: str, limits: FetchLimits, deadline: float) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.strip().isdigit() and int(declared) > limits.max_bytes:
+        raise TooLarge(url, f"the body is {int(declared)} bytes, over the {limits.max_bytes} byte limit")
+    encodings = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",")]
+    encodings = [e for e in encodings if e and e != "identity"]
+    if len(encodings) > 1 or (encodings and encodings[0] not in ("gzip", "x-gzip", "deflate")):
+        raise DecodeFailed(url, f"unsupported Content-Encoding {', '.join(encodings)!r}")
+    inflater = _Inflater(encodings[0]) if encodings else None
+    chunks: list[bytes] = []
+    size = wire = 0
+    watchdog = _Watchdog(response, deadline - time.monotonic())
+
+    def take(piece: bytes) -> None:
+        nonlocal size
+        size += len(piece)
+        if size > limits.max_bytes:
+            what = "decompressed body" if inflater else "body"
+            raise TooLarge(url, f"the {what} exceeds the {limits.max_bytes} byte limit")
+        chunks.append(piece)
+
+    try:
+        for raw in response.iter_raw():
+            if time.monotonic() > deadline:
+                raise FetchTimeout(url, f"the whole fetch took longer than {limits.deadline:g}s")
+            wire += len(raw)
+            if wire > limits.max_bytes:
+                raise TooLarge(url, f"the body exceeds the {limits.max_bytes} byte limit")
+            for piece in inflater.feed(raw) if inflater else (raw,):
+                take(piece)
+        if inflater:
+            for piece in inflater.finish():
+                take(piece)
+    except zlib.error as exc:
+        raise DecodeFailed(url, f"the {encodings[0]} body is corrupt ({exc})") from None
+    except httpx.HTTPError as exc:
+        if watchdog.fired or time.monotonic() > deadline:
+            raise FetchTimeout(url, f"the whole fetch took longer than {limits.deadline:g}s") from None
+        raise _translate(exc, url, limits) from None
+    finally:
+        watchdog.cancel()
+    return b"".join(chunks)
+
+
+# ---------------------------------------------------------------- fetch
+
+
+def fetch(
+    client: httpx.Client,
+    url: str,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    limits: FetchLimits = FetchLimits(),
+) -> FetchResult:
+    """Conditional GET of ``url`` within ``limits``; raises :class:`FetchError` on any failure."""
+    start = time.monotonic()
+    deadline = start + limits.deadline
+    current = url
+    seen = {url}
+    permanent = True
+    conditional = {}
+    if etag:
+        conditional["If-None-Match"] = etag
+    if last_modified:
+        conditional["If-Modified-Since"] = last_modified
+
+    for _hop in range(limits.max_redirects + 1):
+        check_url(current, limits.allow_private_networks)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FetchTimeout(current, f"the whole fetch took longer than {limits.deadline:g}s")
+        timeout = httpx.Timeout(
+            min(limits.read_timeout, remaining), connect=min(limits.connect_timeout, remaining)
+        )
+        token = _allow_private.set(limits.allow_private_networks)
+        try:
+            request = client.build_request("GET", current, headers=conditional, timeout=timeout)
+            response = client.send(request, stream=True, follow_redirects=False)
+        except Exception as exc:
+            raise _translate(exc, current, limits) from None
+        finally:
+            _allow_private.reset(token)
+        try:
+            status = response.status_code
+            if status in REDIRECTS and response.headers.get("location"):
+                target = urljoin(current, response.headers["location"].strip())
+                if target in seen:
+                    raise RedirectLoop(url, f"redirect loop: {current} → {target}")
+                permanent = permanent and status in PERMANENT
+                seen.add(target)
+                current = target
+                continue
+            if status == 304:
+                return FetchResult(
+                    status=status,
+                    url=current,
+                    body=None,
+                    etag=response.headers.get("etag") or etag,
+                    last_modified=response.headers.get("last-modified") or last_modified,
+                    not_modified=True,
+                    permanent_redirect=current if permanent and current != url else None,
+                    content_type=None,
+                    body_sha256=None,
+                    elapsed=time.monotonic() - start,
+                )
+            if status >= 300:
+                raise _status_error(current, response)
+            body = _read_body(response, current, limits, deadline)
+            return FetchResult(
+                status=status,
+                url=current,
+                body=body,
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+                not_modified=False,
+                permanent_redirect=current if permanent and current != url else None,
+                content_type=response.headers.get("content-type"),
+                body_sha256=hashlib.sha256(body).hexdigest(),
+                elapsed=time.monotonic() - start,
+            )
+        finally:
+            response.close()
+    raise RedirectLoop(url, f"more than {limits.max_redirects} redirects (last: {current})")

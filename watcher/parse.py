@@ -1,0 +1,493 @@
+"""Feed bytes → :class:`~watcher.values.ParsedFeed`.
+
+Pure: no network, no clock (``now`` is passed in), and it never raises — a broken
+body becomes ``ParsedFeed(problem=...)`` so one bad feed never stops a run.
+RSS/Atom/RDF go through feedparser (always fed a byte stream, never a URL or path);
+JSON Feed is read with :mod:`json`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import io
+import json
+import re
+import xml.sax
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
+
+import feedparser
+from defusedxml import DefusedXmlException
+from defusedxml.expatreader import DefusedExpatParser
+from w3lib.url import safe_url_string, url_query_cleaner
+
+from watcher.values import Entry, ParsedFeed
+
+__all__ = ["canonical_link", "html_to_text", "parse_feed", "shorten"]
+
+TITLE_LIMIT = 120
+SUMMARY_LIMIT = 4000
+KEY_LIMIT = 512
+EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)
+
+HTML_PAGE = "this is an HTML page, not a feed"
+FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/json")
+
+# Query parameters that only track the reader; dropping them makes one story one URL.
+TRACKING_PREFIXES = ("utm_", "mtm_", "pk_", "__hs", "_hs")
+# fmt: off
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid",
+        "mc_cid", "mc_eid", "_ga", "_gl", "ocid", "cmpid", "ncid", "sr_share", "spm",
+        "vero_id", "vero_conv", "oly_anon_id", "oly_enc_id", "rb_clickid", "s_cid", "wt_mc",
+        "at_medium", "at_campaign", "ito", "ref_src", "mkt_tok", "__s",
+    }
+)
+# fmt: on
+
+SY_PERIOD_MINUTES = {"hourly": 60, "daily": 1440, "weekly": 10080, "monthly": 43200, "yearly": 525600}
+
+
+# ---------------------------------------------------------------- text
+
+
+class _TextExtractor(HTMLParser):
+    """Collects the visible text of an HTML fragment; block elements become spaces."""
+
+    # fmt: off
+    BLOCK = frozenset({
+        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "figure",
+        "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
+        "section", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+    })
+    # fmt: on
+    SKIP = frozenset({"script", "style", "template", "noscript", "head", "title", "svg", "math"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self._skip += 1
+        elif tag in self.BLOCK:
+            self.parts.append(" ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.BLOCK:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in self.BLOCK:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_LOOKS_LIKE_TAG = re.compile(r"<(?:[a-zA-Z][\w:-]*(?:\s[^<>]*)?|/[a-zA-Z][\w:-]*\s*|!--.*?--)>", re.S)
+
+
+def html_to_text(html: str | None) -> str:
+    """Visible text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed."""
+    if not html:
+        return ""
+    text = html
+    # A second pass catches double-escaped feeds ("&lt;p&gt;" that decodes to "<p>").
+    for _ in range(2):
+        parser = _TextExtractor()
+        parser.feed(text)
+        parser.close()
+        text = " ".join("".join(parser.parts).split())
+        if not _LOOKS_LIKE_TAG.search(text):
+            break
+    return _CONTROL.sub("", text)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-–—") + "…"
+
+
+# ---------------------------------------------------------------- links
+
+
+def canonical_link(link: str | None, base: str | None = None) -> str | None:
+    """Absolute http(s) URL with tracking parameters and the fragment removed; else None."""
+    if not link or not isinstance(link, str):
+        return None
+    link = link.strip()
+    try:
+        if base:
+            link = urljoin(base, link)
+        parts = urlsplit(link)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            return None
+        link = safe_url_string(link)
+        names = {name for name, _ in parse_qsl(urlsplit(link).query, keep_blank_values=True)}
+        tracking = [n for n in names if _is_tracking(n)]
+        if tracking:
+            link = url_query_cleaner(link, tracking, remove=True, unique=False, keep_fragments=True)
+        parts = urlsplit(link)
+        return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, ""))
+    except ValueError:  # e.g. a malformed IPv6 host
+        return None
+
+
+def _is_tracking(name: str) -> bool:
+    low = name.lower()
+    return low in TRACKING_PARAMS or low.startswith(TRACKING_PREFIXES)
+
+
+# ---------------------------------------------------------------- dates
+
+
+def _sane(dt: datetime | None, now: datetime) -> datetime | None:
+    """UTC-aware ``dt`` if plausible for a news item, else None."""
+    if dt is None:
+        return None
+    dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    if dt < EARLIEST or dt > now + FUTURE_SLACK:
+        return None
+    return dt
+
+
+def _from_struct(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _from_iso(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError:
+        pass
+    try:  # JSON Feed says RFC 3339, but some publishers send RFC 822 dates
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+# ---------------------------------------------------------------- entries
+
+
+def _entry_key(guid: Any, link: str | None, title: str, raw_date: str) -> str:
+    if isinstance(guid, str | int) and str(guid).strip():
+        key = "id:" + str(guid).strip()
+    elif link:
+        key = "link:" + link
+    else:
+        key = "hash:" + hashlib.sha1(f"{title}\x1f{raw_date}".encode()).hexdigest()
+    if len(key) > KEY_LIMIT:  # keep keys index-friendly; a hash of a long id is just as stable
+        kind = key.split(":", 1)[0]
+        key = f"{kind}:sha1:" + hashlib.sha1(key.encode()).hexdigest()
+    return key
+
+
+def _make_entry(
+    *,
+    guid: Any,
+    title_html: str | None,
+    summary_html: str | None,
+    link: str | None,
+    dates: Iterable[datetime | None],
+    raw_date: str,
+    author: str | None,
+    source: str | None,
+    base: str | None,
+    now: datetime,
+) -> Entry:
+    summary = shorten(html_to_text(summary_html), SUMMARY_LIMIT)
+    title = html_to_text(title_html)
+    canon = canonical_link(link, base)
+    fallback_title = title or summary or (canon or "") or "(untitled)"
+    title = shorten(fallback_title, TITLE_LIMIT)
+    published = next((d for d in (_sane(d, now) for d in dates) if d is not None), now)
+    return Entry(
+        key=_entry_key(guid, canon, title, raw_date),
+        title=title,
+        summary=summary,
+        link=canon,
+        published=published,
+        author=(html_to_text(author) or None) if author else None,
+        source=source,
+    )
+
+
+def _fp_entry(e: Mapping[str, Any], source: str | None, base: str | None, now: datetime) -> Entry:
+    summary = e.get("summary") or ""
+    if not summary:
+        for content in e.get("content") or ():
+            if content.get("value"):
+                summary = content["value"]
+                break
+    return _make_entry(
+        guid=e.get("id"),
+        title_html=e.get("title"),
+        summary_html=summary,
+        link=e.get("link"),
+        dates=(_from_struct(e.get(k)) for k in ("published_parsed", "updated_parsed", "created_parsed")),
+        raw_date=str(e.get("published") or e.get("updated") or ""),
+        author=e.get("author"),
+        source=source,
+        base=base,
+        now=now,
+    )
+
+
+# ---------------------------------------------------------------- XML safety
+
+
+class _DtdGuard(DefusedExpatParser):
+    """Reads only the prolog; refuses entity declarations that could expand or reach out.
+
+    Plain text entities (``<!ENTITY copy "(C)">``) are allowed, as feedparser keeps
+    them; parameter, external, unparsed and nested entities are refused.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(forbid_dtd=False, forbid_entities=False, forbid_external=True)
+        self.setContentHandler(_StopAtRoot())
+
+    def defused_entity_decl(self, name, is_parameter_entity, value, base, sysid, pubid, notation_name):  # type: ignore[no-untyped-def]
+        if (
+            is_parameter_entity
+            or value is None
+            or sysid
+            or pubid
+            or notation_name
+            or re.search(r"[&%]", value)
+        ):
+            raise _UnsafeXml(
+                f"declares a {'parameter' if is_parameter_entity else 'nested or external'} "
+                f"XML entity {name!r}"
+            )
+
+    def defused_unparsed_entity_decl(self, name, base, sysid, pubid, notation_name):  # type: ignore[no-untyped-def]
+        raise _UnsafeXml(f"declares an unparsed XML entity {name!r}")
+
+
+class _StopAtRoot(xml.sax.ContentHandler):
+    def startElementNS(self, name, qname, attrs):  # type: ignore[no-untyped-def]
+        raise _PrologDone
+
+    startElement = startElementNS
+
+
+class _PrologDone(Exception):
+    pass
+
+
+class _UnsafeXml(Exception):
+    pass
+
+
+def _xml_refusal(body: bytes) -> str | None:
+    """Why ``body`` must not reach an XML parser, or None when it is safe."""
+    if b"<!ENTITY" not in body and b"<!ENTITY" not in body.replace(b"\x00", b""):  # also UTF-16/32
+        return None
+    guard = _DtdGuard()
+    try:
+        guard.parse(io.BytesIO(body))
+    except _PrologDone:
+        return None
+    except _UnsafeXml as exc:
+        return f"refused: the document {exc} (entity expansion / external entity attack)"
+    except (DefusedXmlException, xml.sax.SAXException, ValueError, LookupError) as exc:
+        # Unreadable prolog (e.g. an encoding expat lacks): do not gamble on feedparser's regexes.
+        return f"refused: the document declares XML entities in a prolog that cannot be checked ({exc})"
+    return None
+
+
+# ---------------------------------------------------------------- formats
+
+
+def _looks_like_json(body: bytes, content_type: str | None) -> bool:
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    first = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return first == b"{" or (ctype in ("application/feed+json", "application/json") and first != b"<")
+
+
+def _looks_like_html(body: bytes, content_type: str | None) -> bool:
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:512].lower()
+    return ctype in ("text/html", "application/xhtml+xml") or head.startswith((b"<!doctype html", b"<html"))
+
+
+class _AlternateFinder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[tuple[str, str]] = []  # (href, type)
+        self.base: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "base" and a.get("href") and self.base is None:
+            self.base = a["href"]
+        if tag in ("link", "a") and "alternate" in a.get("rel", "").lower().split():
+            ctype = a.get("type", "").split(";")[0].strip().lower()
+            if ctype in FEED_TYPES and a.get("href"):
+                self.links.append((a["href"], ctype))
+
+    handle_startendtag = handle_starttag
+
+
+def find_alternates(body: bytes, url: str | None) -> tuple[str, ...]:
+    """Absolute URLs of the feeds an HTML page advertises with ``<link rel="alternate">``."""
+    finder = _AlternateFinder()
+    finder.feed(body.decode("utf-8", "replace"))
+    finder.close()
+    base = urljoin(url or "", finder.base) if finder.base else url
+    out: list[str] = []
+    for href, _ in finder.links:
+        absolute = urljoin(base or "", href.strip())
+        if urlsplit(absolute).scheme in ("http", "https") and absolute not in out:
+            out.append(absolute)
+    return tuple(out)
+
+
+def _describe_bozo(exc: BaseException | None) -> str:
+    if exc is None:
+        return "malformed feed"
+    if isinstance(exc, xml.sax.SAXParseException):
+        return f"not well-formed XML: {exc.getMessage()} at line {exc.getLineNumber()}"
+    name = type(exc).__name__
+    if name == "CharacterEncodingOverride":
+        return f"wrong character encoding declared: {exc}"
+    if name == "CharacterEncodingUnknown":
+        return f"unknown character encoding: {exc}"
+    return f"malformed feed: {exc}"
+
+
+def _ttl(feed: Mapping[str, Any]) -> int | None:
+    try:
+        if feed.get("ttl"):
+            ttl = int(str(feed["ttl"]).strip())
+            return ttl if 0 < ttl <= 525600 else None
+        period = str(feed.get("sy_updateperiod") or "").strip().lower()
+        if period in SY_PERIOD_MINUTES:
+            freq = int(str(feed.get("sy_updatefrequency") or "1").strip() or 1)
+            return max(1, SY_PERIOD_MINUTES[period] // max(1, freq))
+    except ValueError:
+        return None
+    return None
+
+
+def _parse_xml(body: bytes, url: str | None, content_type: str | None, now: datetime) -> ParsedFeed:
+    refusal = _xml_refusal(body)
+    if refusal:
+        return ParsedFeed(title=None, link=None, entries=(), problem=refusal)
+    headers = {"content-location": url or "", "content-type": content_type or ""}
+    if not content_type:
+        del headers["content-type"]
+    # A stream, never bytes: feedparser would try to open a body like b"/etc/passwd" as a file.
+    result = feedparser.parse(io.BytesIO(body), response_headers=headers, sanitize_html=True)
+    feed = result.get("feed", {})
+    title = html_to_text(feed.get("title")) or None
+    base = canonical_link(feed.get("link"), url) or url
+    entries = []
+    for raw in result.get("entries", []):
+        try:
+            entries.append(_fp_entry(raw, title, url or base, now))
+        except Exception:  # one odd entry must not cost the others
+            continue
+    exc = result.get("bozo_exception")
+    # A missing or odd Content-Type is the server's quirk, not a broken body: not worth a problem.
+    quirk = type(exc).__name__ == "NonXMLContentType"
+    problem = _describe_bozo(exc) if result.get("bozo") and not quirk else None
+    if not entries:
+        if _looks_like_html(body, content_type) and not result.get("version"):
+            return ParsedFeed(title, base, (), HTML_PAGE, None, find_alternates(body, url))
+        problem = problem or ("the feed has no entries" if result.get("version") else "not a feed")
+    return ParsedFeed(title, base, tuple(entries), problem, _ttl(feed))
+
+
+def _parse_json(body: bytes, url: str | None, now: datetime) -> ParsedFeed:
+    try:
+        doc = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return ParsedFeed(title=None, link=None, entries=(), problem=f"not valid JSON: {exc}")
+    if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+        return ParsedFeed(title=None, link=None, entries=(), problem="JSON, but not a JSON Feed (no items)")
+    title = html_to_text(str(doc.get("title") or "")) or None
+    base = url or (doc.get("feed_url") if isinstance(doc.get("feed_url"), str) else None)
+    home = canonical_link(doc.get("home_page_url"), base)
+    feed_author = _json_author(doc)
+    entries = []
+    for item in doc["items"]:
+        if not isinstance(item, dict):
+            continue
+        try:
+            entries.append(_json_entry(item, title, base, feed_author, now))
+        except Exception:  # one odd item must not cost the others
+            continue
+    problem = None if entries else "the feed has no entries"
+    return ParsedFeed(title, home, tuple(entries), problem)
+
+
+def _json_author(obj: Mapping[str, Any]) -> str | None:
+    authors = obj.get("authors")
+    author = authors[0] if isinstance(authors, list) and authors else obj.get("author")
+    if isinstance(author, dict) and isinstance(author.get("name"), str):
+        return author["name"]
+    return None
+
+
+def _json_entry(
+    item: Mapping[str, Any], source: str | None, base: str | None, author: str | None, now: datetime
+) -> Entry:
+    def text(name: str) -> str | None:
+        value = item.get(name)
+        return value if isinstance(value, str) else None
+
+    return _make_entry(
+        guid=item.get("id"),
+        title_html=text("title"),
+        summary_html=text("summary") or text("content_html") or text("content_text"),
+        link=text("url") or text("external_url"),
+        dates=(_from_iso(item.get("date_published")), _from_iso(item.get("date_modified"))),
+        raw_date=str(item.get("date_published") or item.get("date_modified") or ""),
+        author=_json_author(item) or author,
+        source=source,
+        base=base,
+        now=now,
+    )
+
+
+def parse_feed(
+    body: bytes, *, url: str | None = None, content_type: str | None = None, now: datetime
+) -> ParsedFeed:
+    """Parse one fetched body. Never raises: failures come back as ``problem``."""
+    now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    try:
+        if not body or not body.strip():
+            return ParsedFeed(title=None, link=None, entries=(), problem="empty document")
+        if _looks_like_json(body, content_type):
+            return _parse_json(body, url, now)
+        return _parse_xml(body, url, content_type, now)
+    except Exception as exc:  # the contract: a bad body is recorded state, not a crash
+        return ParsedFeed(
+            title=None, link=None, entries=(), problem=f"parser failure: {type(exc).__name__}: {exc}"
+        )
