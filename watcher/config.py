@@ -1,0 +1,250 @@
+"""TOML file + environment → typed, validated settings.
+
+Secrets never live in the file: the file names environment variables
+(``secret_env``, ``password_env``) and the values are read from the
+environment only when a message is sent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from watcher.profiles import ProfileSpec
+
+DEFAULT_CONFIG = Path("config/watcher.toml")
+DEFAULT_DATABASE_URL = "sqlite:///data/watcher.db"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"2h"`` or ``"1d"``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 900, '15m' or '2h'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value))
+        if not m:
+            raise ValueError(f"{value!r} is not a duration such as 900, '15m' or '2h'")
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(_Strict):
+    url: str = DEFAULT_DATABASE_URL
+    pool_size: int = Field(default=5, ge=1, le=200)
+    max_overflow: int = Field(default=5, ge=0, le=200)
+
+
+class PollingSettings(_Strict):
+    tick: Duration = 30.0  # how often the service looks for due feeds
+    interval: Duration = 900.0  # default per feed
+    min_interval: Duration = 300.0
+    max_interval: Duration = 6 * 3600.0
+    max_backoff: Duration = 24 * 3600.0
+    concurrency: int = Field(default=16, ge=1, le=512)
+    per_host: int = Field(default=2, ge=1, le=64)
+    connect_timeout: Duration = 5.0
+    read_timeout: Duration = 15.0
+    deadline: Duration = 30.0
+    max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    allow_private_networks: bool = False
+    user_agent: str = "watcher/0.1 (+https://github.com/watcher-news/watcher)"
+
+
+class FeedSettings(_Strict):
+    url: str
+    name: str | None = None
+    interval: Duration | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, v: str) -> str:
+        v = v.strip()
+        if not re.match(r"^https?://[^/\s]+", v, re.I):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v
+
+
+class SmtpSettings(_Strict):
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    starttls: bool = False
+    ssl: bool = False
+    username_env: str = "WATCHER_SMTP_USERNAME"
+    password_env: str = "WATCHER_SMTP_PASSWORD"
+    sender: str = "watcher <watcher@localhost>"
+    timeout: Duration = 30.0
+
+    def credentials(self) -> tuple[str, str] | None:
+        user, password = os.environ.get(self.username_env), os.environ.get(self.password_env)
+        return (user, password) if user and password else None
+
+
+class DigestSettings(_Strict):
+    name: str
+    profiles: list[str]
+    channel: Literal["email", "webhook"]
+    schedule: str = "immediate"
+    timezone: str = "UTC"
+    to: list[str] = []
+    url: str | None = None
+    format: Literal["json", "slack", "discord"] = "json"
+    secret_env: str | None = None  # env var holding the webhook HMAC secret
+    max_items: int = Field(default=50, ge=1, le=10_000)
+    send_empty: bool = False
+    subject_prefix: str = "[watcher]"
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", v):
+            raise ValueError("use letters, digits, '_', '-' or '.' (at most 64)")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz_ok(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @model_validator(mode="after")
+    def _channel_target(self) -> DigestSettings:
+        if self.channel == "email" and not self.to:
+            raise ValueError("an email digest needs 'to' (a list of addresses)")
+        if self.channel == "webhook" and not (self.url and re.match(r"^https?://", self.url, re.I)):
+            raise ValueError("a webhook digest needs 'url' (http or https)")
+        if not self.profiles:
+            raise ValueError("'profiles' must name at least one profile")
+        if self.schedule != "immediate":
+            try:
+                self.trigger()
+            except ValueError as exc:
+                raise ValueError(
+                    f"schedule {self.schedule!r} is not 'immediate' or a cron expression: {exc}"
+                ) from None
+        return self
+
+    @property
+    def immediate(self) -> bool:
+        return self.schedule == "immediate"
+
+    def trigger(self) -> CronTrigger:
+        return CronTrigger.from_crontab(self.schedule, timezone=ZoneInfo(self.timezone))
+
+    def secret(self) -> bytes | None:
+        if not self.secret_env:
+            return None
+        value = os.environ.get(self.secret_env)
+        return value.encode() if value else None
+
+
+class Settings(_Strict):
+    database: DatabaseSettings = DatabaseSettings()
+    polling: PollingSettings = PollingSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    feeds: list[FeedSettings] = []
+    profiles: dict[str, ProfileSpec] = {}
+    digests: list[DigestSettings] = []
+    source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        names = [d.name for d in self.digests]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"digest names must be unique: {sorted(dupes)}")
+        for d in self.digests:
+            missing = [p for p in d.profiles if p not in self.profiles]
+            if missing:
+                raise ValueError(f"digest {d.name!r} names unknown profile(s) {missing}")
+        return self
+
+    def digest(self, name: str) -> DigestSettings:
+        for d in self.digests:
+            if d.name == name:
+                return d
+        known = ", ".join(d.name for d in self.digests) or "none"
+        raise ConfigError(f"no digest named {name!r} (configured: {known})")
+
+
+_ENV_OVERRIDES = (
+    ("WATCHER_DATABASE_URL", "database", "url"),
+    ("WATCHER_SMTP_HOST", "smtp", "host"),
+    ("WATCHER_SMTP_PORT", "smtp", "port"),
+)
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("WATCHER_CONFIG") or DEFAULT_CONFIG)
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate the config; ``WATCHER_DATABASE_URL`` overrides ``[database] url``.
+
+    A missing file means defaults (embedded SQLite, no feeds); a broken one is a ConfigError.
+    """
+    path = path or config_path()
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    elif "WATCHER_CONFIG" in os.environ:
+        raise ConfigError(f"{path}: config file not found (named by WATCHER_CONFIG)")
+    # Deployment-specific values can come from the environment (docker-compose sets these).
+    for env, section, key in _ENV_OVERRIDES:
+        value = os.environ.get(env)
+        if value:
+            data.setdefault(section, {})[key] = value
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from None
+    settings.source = path
+    return settings

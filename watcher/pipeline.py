@@ -1,0 +1,201 @@
+"""One poll of one feed and one send of one digest: the stages wired in order.
+
+Each function turns every failure into recorded state (a feed error, a failed
+run) so one bad feed or one dead endpoint never stops the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine
+
+from watcher.config import DigestSettings, PollingSettings, Settings
+from watcher.deliver import PermanentDeliveryError, TemporaryDeliveryError, deliver, write_digest_files
+from watcher.fetch import FetchError, FetchLimits, HostLimiter, fetch
+from watcher.parse import parse_feed
+from watcher.polling import next_poll_after_failure, next_poll_after_success
+from watcher.profiles import Scorer
+from watcher.store import feeds as feed_store
+from watcher.store import items as item_store
+from watcher.store import outbox
+
+log = logging.getLogger("watcher")
+
+MAX_SEND_ATTEMPTS = 12
+
+
+@dataclass
+class FeedResult:
+    url: str
+    status: str  # ok | not_modified | unchanged | error | gone
+    new_entries: int = 0
+    matches: Counter[str] = field(default_factory=Counter)
+    error: str | None = None
+
+
+def fetch_limits(p: PollingSettings) -> FetchLimits:
+    return FetchLimits(
+        connect_timeout=p.connect_timeout,
+        read_timeout=p.read_timeout,
+        deadline=p.deadline,
+        max_bytes=p.max_bytes,
+        allow_private_networks=p.allow_private_networks,
+    )
+
+
+def poll_feed(
+    engine: Engine,
+    client: httpx.Client,
+    hosts: HostLimiter,
+    scorer: Scorer,
+    claim: feed_store.FeedClaim,
+    owner: str,
+    polling: PollingSettings,
+    now: datetime,
+    rng: random.Random,
+) -> FeedResult:
+    """fetch → parse → score → store for one claimed feed, then release it with its next poll time."""
+    base = claim.interval_s or polling.interval
+    try:
+        with hosts.slot(claim.url):
+            got = fetch(
+                client, claim.url, etag=claim.etag, last_modified=claim.last_modified, limits=fetch_limits(polling)
+            )
+    except FetchError as exc:
+        return _failed(engine, claim, owner, polling, now, rng, str(exc), exc.kind, exc.retry_after)
+    except Exception as exc:  # a bug or an unforeseen library error must not stop other feeds
+        log.exception("unexpected error fetching %s", claim.url)
+        return _failed(engine, claim, owner, polling, now, rng, f"unexpected error: {exc!r}", "bug", None)
+
+    new_url = got.permanent_redirect
+    if got.not_modified or (got.body_sha256 and got.body_sha256 == claim.body_sha256):
+        # 304 or the same bytes again: nothing to parse.
+        times = item_store.recent_entry_times(engine, claim.id)
+        nxt = next_poll_after_success(now, base, polling.min_interval, polling.max_interval, times, claim.ttl_minutes)
+        outcome = feed_store.PollOutcome(
+            status="ok", next_poll_at=nxt, polled_at=now, etag=got.etag, last_modified=got.last_modified,
+            new_url=new_url,
+        )
+        feed_store.record_outcome(engine, claim, owner, outcome)
+        return FeedResult(claim.url, "not_modified" if got.not_modified else "unchanged")
+
+    parsed = parse_feed(got.body or b"", url=got.url, content_type=got.content_type, now=now)
+    if not parsed.entries and parsed.problem:
+        problem = parsed.problem
+        if parsed.alternates:
+            problem += "; feeds found in the page: " + ", ".join(parsed.alternates[:5])
+        return _failed(engine, claim, owner, polling, now, rng, problem, "parse", None)
+
+    fresh_keys = item_store.known_keys(engine, claim.id, [e.key for e in parsed.entries])
+    fresh = [e for e in parsed.entries if e.key not in fresh_keys]
+    scored = [(e, scorer.score(e.title, e.summary, e.source)) for e in fresh]
+    new_entries, _ = item_store.store_entries(engine, claim.id, scored, now)
+    matches: Counter[str] = Counter()
+    for _e, scores in scored:
+        matches.update(s.profile for s in scores if s.matched)
+
+    times = [e.published for e in parsed.entries]
+    nxt = next_poll_after_success(now, base, polling.min_interval, polling.max_interval, times, parsed.ttl_minutes)
+    outcome = feed_store.PollOutcome(
+        status="ok", next_poll_at=nxt, polled_at=now, etag=got.etag, last_modified=got.last_modified,
+        body_sha256=got.body_sha256, title=parsed.title, ttl_minutes=parsed.ttl_minutes, new_url=new_url,
+    )
+    feed_store.record_outcome(engine, claim, owner, outcome)
+    if parsed.problem:
+        log.info("%s: parsed with a problem: %s", claim.url, parsed.problem)
+    return FeedResult(claim.url, "ok", new_entries=new_entries, matches=matches)
+
+
+def _failed(
+    engine: Engine,
+    claim: feed_store.FeedClaim,
+    owner: str,
+    polling: PollingSettings,
+    now: datetime,
+    rng: random.Random,
+    error: str,
+    kind: str,
+    retry_after: float | None,
+) -> FeedResult:
+    base = claim.interval_s or polling.interval
+    if kind == "gone":
+        status, nxt = "gone", now + timedelta(days=3650)
+    else:
+        nxt = next_poll_after_failure(now, base, claim.error_count + 1, retry_after, polling.max_backoff, rng)
+        status = "error" if claim.error_count == 0 else "backoff"
+    feed_store.record_outcome(
+        engine, claim, owner, feed_store.PollOutcome(status=status, next_poll_at=nxt, polled_at=now, error=error)
+    )
+    log.warning("feed %s: %s", claim.url, error)
+    return FeedResult(claim.url, "gone" if kind == "gone" else "error", error=error)
+
+
+@dataclass
+class DigestResult:
+    digest: str
+    run_id: int
+    items: int
+    status: str  # sent | retry | failed
+    error: str | None = None
+    files: list[Path] = field(default_factory=list)
+
+
+def cron_due(d: DigestSettings, last_run: datetime | None, now: datetime) -> bool:
+    """A cron digest is due when its trigger fired since its last run (or in the last day if never run)."""
+    since = last_run or now - timedelta(days=1)
+    fire = d.trigger().get_next_fire_time(None, since)
+    return fire is not None and fire <= now
+
+
+def dispatch_digest(
+    engine: Engine,
+    settings: Settings,
+    d: DigestSettings,
+    owner: str,
+    now: datetime,
+    *,
+    client: httpx.Client,
+    outbox_dir: Path | None = None,
+    retry_wait: float | None = None,
+) -> list[DigestResult]:
+    """Send what this digest owes: first any pending run (same key as before), else a new run."""
+    if not outbox.has_pending(engine, d.name):
+        outbox.create_run(engine, d.name, d.profiles, d.max_items, now, send_empty=d.send_empty)
+    results = []
+    for run_id in outbox.claim_runs(engine, d.name, owner, now):
+        digest = outbox.load_digest(engine, run_id, d.profiles)
+        result = DigestResult(d.name, run_id, len(digest.items), "sent")
+        try:
+            if outbox_dir is not None:
+                result.files = write_digest_files(digest, d, outbox_dir, sender=settings.smtp.sender)
+            else:
+                kwargs = {} if retry_wait is None else {"retry_wait": retry_wait}
+                deliver(digest, d, settings.smtp, client=client, **kwargs)
+        except PermanentDeliveryError as exc:
+            outbox.mark_failed(engine, run_id, str(exc), retry_at=None)
+            result.status, result.error = "failed", str(exc)
+        except Exception as exc:  # temporary, or unforeseen: retry later, never lose the run
+            attempts = outbox.attempts(engine, run_id)
+            retry_after = exc.retry_after if isinstance(exc, TemporaryDeliveryError) else None
+            if attempts >= MAX_SEND_ATTEMPTS:
+                outbox.mark_failed(engine, run_id, f"gave up after {attempts} attempts: {exc}", retry_at=None)
+                result.status, result.error = "failed", str(exc)
+            else:
+                delay = max(retry_after or 0.0, min(60.0 * 2 ** (attempts - 1), 3600.0))
+                outbox.mark_failed(engine, run_id, str(exc), retry_at=now + timedelta(seconds=delay))
+                result.status, result.error = "retry", str(exc)
+            if not isinstance(exc, TemporaryDeliveryError):
+                log.exception("unexpected error sending digest %s", d.name)
+        else:
+            outbox.mark_sent(engine, run_id, now)
+        if result.status != "sent":
+            log.warning("digest %s (run %d): %s: %s", d.name, run_id, result.status, result.error)
+        results.append(result)
+    return results

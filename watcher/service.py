@@ -1,0 +1,251 @@
+"""The long-running service: APScheduler jobs that drive the pipeline.
+
+A "tick" job wakes every few seconds, claims the feeds that are due (each feed
+keeps its own next-poll time in the database), polls them in a thread pool and
+sends immediate digests. Cron digests get a job each. A changed config file is
+picked up on the next tick; a broken one is reported and the old one kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from watcher.config import ConfigError, DigestSettings, Settings, load_settings
+from watcher.fetch import HostLimiter, make_client
+from watcher.pipeline import DigestResult, FeedResult, cron_due, dispatch_digest, poll_feed
+from watcher.profiles import Scorer, compile_profiles
+from watcher.store import SingleWorkerLock, is_sqlite, open_store
+from watcher.store import feeds as feed_store
+from watcher.store import outbox
+
+log = logging.getLogger("watcher")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CycleReport:
+    feeds: list[FeedResult] = field(default_factory=list)
+    digests: list[DigestResult] = field(default_factory=list)
+
+    @property
+    def new_entries(self) -> int:
+        return sum(f.new_entries for f in self.feeds)
+
+    @property
+    def matches(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for f in self.feeds:
+            total.update(f.matches)
+        return total
+
+    @property
+    def failed_feeds(self) -> list[FeedResult]:
+        return [f for f in self.feeds if f.status in ("error", "gone")]
+
+
+class Worker:
+    """One worker process: owns a DB engine, an HTTP client and the compiled profiles."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        outbox_dir: Path | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        retry_wait: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.outbox_dir = outbox_dir
+        self.retry_wait = retry_wait
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        db = settings.database
+        self.engine = open_store(db.url, pool_size=db.pool_size, max_overflow=db.max_overflow)
+        self.lock = SingleWorkerLock(self.engine) if is_sqlite(self.engine) else None
+        p = settings.polling
+        self.client: httpx.Client = make_client(p.user_agent)
+        self.hosts = HostLimiter(p.per_host)
+        self.scorer: Scorer = compile_profiles(settings.profiles)
+        self.rng = random.Random()
+        self._mtime = self._config_mtime()
+        self._sync_feeds()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Take the single-worker lock on SQLite (several workers need PostgreSQL)."""
+        if self.lock:
+            self.lock.acquire()
+
+    def close(self) -> None:
+        self.client.close()
+        if self.lock:
+            self.lock.release()
+        self.engine.dispose()
+
+    def __enter__(self) -> Worker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- config ----------------------------------------------------------------------------
+    def _config_mtime(self) -> float | None:
+        src = self.settings.source
+        try:
+            return src.stat().st_mtime if src else None
+        except OSError:
+            return None
+
+    def _sync_feeds(self) -> None:
+        feeds = [(f.url, f.name, f.interval) for f in self.settings.feeds]
+        feed_store.sync_config_feeds(self.engine, feeds, self.clock())
+
+    def reload_if_changed(self) -> bool:
+        """Pick up an edited config (profiles, feeds, digests) without a restart."""
+        mtime = self._config_mtime()
+        if mtime is None or mtime == self._mtime or self.settings.source is None:
+            return False
+        self._mtime = mtime
+        try:
+            fresh = load_settings(self.settings.source)
+            scorer = compile_profiles(fresh.profiles)
+        except (ConfigError, ValueError) as exc:
+            log.error("config not reloaded, keeping the previous one: %s", exc)
+            return False
+        fresh.database = self.settings.database  # the database cannot change under a running worker
+        self.settings, self.scorer = fresh, scorer
+        self._sync_feeds()
+        log.info("config reloaded from %s: %d profiles, %d feeds", fresh.source, len(fresh.profiles), len(fresh.feeds))
+        return True
+
+    # -- work ------------------------------------------------------------------------------
+    def poll_due(self, progress: Callable[[FeedResult], None] | None = None) -> list[FeedResult]:
+        """Claim and poll due feeds in batches until none is due."""
+        p = self.settings.polling
+        results: list[FeedResult] = []
+        batch = max(p.concurrency * 4, 32)
+        with ThreadPoolExecutor(max_workers=p.concurrency, thread_name_prefix="poll") as pool:
+            while True:
+                now = self.clock()
+                claims = feed_store.claim_due_feeds(self.engine, self.owner, now, batch, lease_s=p.deadline * 4 + 60)
+                if not claims:
+                    break
+                scorer = self.scorer
+                futures = [
+                    pool.submit(poll_feed, self.engine, self.client, self.hosts, scorer, c, self.owner, p, now, self.rng)
+                    for c in claims
+                ]
+                for fut in futures:
+                    result = fut.result()
+                    results.append(result)
+                    if progress:
+                        progress(result)
+        return results
+
+    def send_digests(self, *, only: str | None = None, immediate_only: bool = False) -> list[DigestResult]:
+        out: list[DigestResult] = []
+        for d in self.settings.digests:
+            if only and d.name != only:
+                continue
+            if not only and not self._digest_due(d, immediate_only):
+                continue
+            out.extend(self._dispatch(d))
+        return out
+
+    def _digest_due(self, d: DigestSettings, immediate_only: bool) -> bool:
+        if d.immediate:
+            return True
+        if outbox.has_pending(self.engine, d.name):
+            return True  # a run waiting for a retry goes out whatever the schedule
+        if immediate_only:
+            return False
+        return cron_due(d, outbox.last_run_time(self.engine, d.name), self.clock())
+
+    def _dispatch(self, d: DigestSettings) -> list[DigestResult]:
+        return dispatch_digest(
+            self.engine, self.settings, d, self.owner, self.clock(),
+            client=self.client, outbox_dir=self.outbox_dir, retry_wait=self.retry_wait,
+        )
+
+    def run_once(self, progress: Callable[[FeedResult], None] | None = None) -> CycleReport:
+        """One full cycle: poll every due feed, score, store, send every due digest."""
+        report = CycleReport()
+        report.feeds = self.poll_due(progress)
+        report.digests = self.send_digests()
+        return report
+
+    # -- service ---------------------------------------------------------------------------
+    def serve(self, stop: threading.Event | None = None) -> None:
+        """Run until SIGTERM/SIGINT (or ``stop`` is set)."""
+        sched = BlockingScheduler(timezone=UTC)
+        tick = self.settings.polling.tick
+
+        def tick_job() -> None:
+            if stop is not None and stop.is_set():
+                sched.shutdown(wait=False)
+                return
+            try:
+                if self.reload_if_changed():
+                    self._schedule_cron(sched)
+                results = self.poll_due()
+                self.send_digests(immediate_only=True)
+                if results:
+                    failed = sum(r.status in ("error", "gone") for r in results)
+                    new = sum(r.new_entries for r in results)
+                    log.info("polled %d feeds (%d failed), %d new items", len(results), failed, new)
+            except Exception:  # the service outlives any one bad tick (e.g. the database restarting)
+                log.exception("tick failed; retrying on the next one")
+
+        sched.add_job(
+            tick_job, IntervalTrigger(seconds=tick), id="tick", next_run_time=self.clock(),
+            max_instances=1, coalesce=True, misfire_grace_time=None,
+        )
+        self._schedule_cron(sched)
+
+        def on_signal(signum: int, _frame: object) -> None:
+            log.info("signal %d: finishing the current work, then stopping", signum)
+            sched.shutdown(wait=False)
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, on_signal)
+            signal.signal(signal.SIGINT, on_signal)
+        log.info("watcher running: %d feeds, %d profiles, %d digests, tick %ss",
+                 len(self.settings.feeds), len(self.settings.profiles), len(self.settings.digests), tick)
+        sched.start()
+
+    def _schedule_cron(self, sched: BlockingScheduler) -> None:
+        for job in sched.get_jobs():
+            if job.id.startswith("digest:"):
+                job.remove()
+        for d in self.settings.digests:
+            if not d.immediate:
+                sched.add_job(
+                    self._cron_job, d.trigger(), args=[d.name], id=f"digest:{d.name}",
+                    max_instances=1, coalesce=True, misfire_grace_time=3600,
+                )
+
+    def _cron_job(self, name: str) -> None:
+        try:
+            self.send_digests(only=name)
+        except Exception:
+            log.exception("digest %s failed; will retry", name)

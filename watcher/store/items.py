@@ -1,0 +1,178 @@
+"""Entries and matches: insert once (the database decides), read back for people."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from watcher.store.models import Delivery, DigestRun, EntryRow, Feed, MatchRow
+from watcher.values import Entry, Score
+
+
+def _insert(engine: Engine, table: object) -> Insert:
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)  # type: ignore[arg-type]
+
+
+def known_keys(engine: Engine, feed_id: int, keys: Sequence[str]) -> set[str]:
+    """Keys of this feed already stored, so a re-poll does not even score old items."""
+    found: set[str] = set()
+    with engine.connect() as conn:
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            q = select(EntryRow.entry_key).where(EntryRow.feed_id == feed_id, EntryRow.entry_key.in_(chunk))
+            found.update(conn.execute(q).scalars())
+    return found
+
+
+def store_entries(
+    engine: Engine,
+    feed_id: int,
+    scored: Iterable[tuple[Entry, Sequence[Score]]],
+    now: datetime,
+) -> tuple[int, int]:
+    """Insert new entries and their matches in one transaction.
+
+    ON CONFLICT DO NOTHING on (feed_id, entry_key) and (entry_id, profile) makes a
+    concurrent duplicate a no-op instead of an error. Returns (new entries, new matches).
+    """
+    pairs = list(scored)
+    if not pairs:
+        return 0, 0
+    by_key = {e.key: (e, s) for e, s in pairs}
+    rows = [
+        {
+            "feed_id": feed_id,
+            "entry_key": e.key,
+            "title": e.title,
+            "summary": e.summary,
+            "link": e.link,
+            "source": e.source,
+            "author": e.author,
+            "published": e.published,
+            "fetched_at": now,
+        }
+        for e, _ in by_key.values()
+    ]
+    with engine.begin() as conn:
+        ins = (
+            _insert(engine, EntryRow.__table__)
+            .on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
+            .returning(EntryRow.id, EntryRow.entry_key)
+        )
+        inserted = conn.execute(ins, rows).all() if len(rows) > 1 else conn.execute(ins.values(rows[0])).all()
+        match_rows = []
+        for entry_id, key in inserted:
+            for s in by_key[key][1]:
+                if s.matched:
+                    match_rows.append(
+                        {
+                            "entry_id": entry_id,
+                            "profile": s.profile,
+                            "score": s.score,
+                            "terms": [[t, round(w, 4)] for t, w in s.hits],
+                            "created_at": now,
+                        }
+                    )
+        if match_rows:
+            conn.execute(
+                _insert(engine, MatchRow.__table__).on_conflict_do_nothing(
+                    index_elements=["entry_id", "profile"]
+                ),
+                match_rows,
+            )
+    return len(inserted), len(match_rows)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchView:
+    id: int
+    profile: str
+    score: float
+    terms: list[list[object]]
+    created: datetime
+    title: str
+    link: str | None
+    source: str | None
+    published: datetime
+    delivered: str  # e.g. "email-digest: sent", "-" when not yet part of any digest
+
+
+def recent_matches(engine: Engine, limit: int = 50, profile: str | None = None) -> list[MatchView]:
+    q = (
+        select(
+            MatchRow,
+            EntryRow.title,
+            EntryRow.link,
+            EntryRow.source,
+            EntryRow.published,
+            Feed.name,
+            Feed.title,
+        )
+        .join(EntryRow, EntryRow.id == MatchRow.entry_id)
+        .join(Feed, Feed.id == EntryRow.feed_id)
+        .order_by(MatchRow.created_at.desc(), MatchRow.score.desc())
+        .limit(limit)
+    )
+    if profile:
+        q = q.where(MatchRow.profile == profile)
+    with Session(engine) as conn:
+        rows = conn.execute(q).all()
+        ids = [r[0].id for r in rows]
+        status: dict[int, list[str]] = {}
+        if ids:
+            dq = (
+                select(Delivery.match_id, Delivery.digest, DigestRun.status)
+                .join(DigestRun, DigestRun.id == Delivery.run_id)
+                .where(Delivery.match_id.in_(ids))
+            )
+            for mid, digest, st in conn.execute(dq):
+                status.setdefault(mid, []).append(f"{digest}: {st}")
+    out = []
+    for r in rows:
+        m = r[0]
+        out.append(
+            MatchView(
+                id=m.id,
+                profile=m.profile,
+                score=m.score,
+                terms=m.terms,
+                created=m.created_at,
+                title=r[1],
+                link=r[2],
+                source=r[3] or r[5] or r[6],
+                published=r[4],
+                delivered=", ".join(sorted(status.get(m.id, []))) or "-",
+            )
+        )
+    return out
+
+
+def recent_matched_texts(engine: Engine, profile: str, limit: int = 500) -> list[str]:
+    """Titles and summaries of recent matches, for `watcher profile suggest`."""
+    q = (
+        select(EntryRow.title, EntryRow.summary)
+        .join(MatchRow, MatchRow.entry_id == EntryRow.id)
+        .where(MatchRow.profile == profile)
+        .order_by(MatchRow.created_at.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [f"{t}. {s}" for t, s in conn.execute(q)]
+
+
+def recent_entry_times(engine: Engine, feed_id: int, limit: int = 20) -> list[datetime]:
+    """Publication times of a feed's latest stored entries (for adaptive polling after a 304)."""
+    q = (
+        select(EntryRow.published)
+        .where(EntryRow.feed_id == feed_id)
+        .order_by(EntryRow.published.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return list(conn.execute(q).scalars())

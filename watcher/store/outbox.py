@@ -1,0 +1,258 @@
+"""The digest outbox.
+
+A digest run and the deliveries it carries are committed together *before*
+anything is sent. A run keeps its idempotency key for life, so a retry after a
+crash is the same message to the receiver. Sending is claimed with a lease so
+only one worker sends a run at a time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, Select, and_, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from watcher.config import DigestSettings
+from watcher.store.models import Delivery, DigestRun, EntryRow, Feed, MatchRow
+from watcher.values import Digest, DigestItem
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    id: int
+    digest: str
+    key: str
+    status: str
+    attempts: int
+    items: int
+    created: datetime
+    sent: datetime | None
+    next_attempt: datetime | None
+    last_error: str | None
+
+
+def _undelivered(digest: str, profiles: Sequence[str]):  # type: ignore[no-untyped-def]
+    delivered = exists().where(and_(Delivery.digest == digest, Delivery.match_id == MatchRow.id))
+    return and_(MatchRow.profile.in_(list(profiles)), ~delivered)
+
+
+def _next_batch(digest: str, profiles: Sequence[str], max_items: int) -> Select[tuple[int]]:
+    return (
+        select(MatchRow.id)
+        .where(_undelivered(digest, profiles))
+        .order_by(MatchRow.score.desc(), MatchRow.id)
+        .limit(max_items)
+    )
+
+
+def pending_count(engine: Engine, digest: str, profiles: Sequence[str]) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(select(func.count(MatchRow.id)).where(_undelivered(digest, profiles))).scalar_one()
+        )
+
+
+def create_run(
+    engine: Engine,
+    digest: str,
+    profiles: Sequence[str],
+    max_items: int,
+    now: datetime,
+    *,
+    send_empty: bool = False,
+) -> int | None:
+    """Commit a new run with the best undelivered matches (at most ``max_items``; the rest wait).
+
+    Returns None when there is nothing to send. Two workers racing here cannot both take a
+    match: (digest, match_id) is unique, and the loser's transaction rolls back whole.
+    """
+    q = _next_batch(digest, profiles, max_items)
+    try:
+        with engine.begin() as conn:
+            ids = list(conn.execute(q).scalars())
+            if not ids and not send_empty:
+                return None
+            run_id = conn.execute(
+                DigestRun.__table__.insert()
+                .values(
+                    digest=digest,
+                    key=f"{digest}-{uuid.uuid4().hex}",
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+                .returning(DigestRun.id)
+            ).scalar_one()
+            if ids:
+                conn.execute(
+                    Delivery.__table__.insert(),
+                    [{"digest": digest, "match_id": m, "run_id": run_id} for m in ids],
+                )
+            return int(run_id)
+    except IntegrityError:
+        return None
+
+
+def claim_runs(engine: Engine, digest: str, owner: str, now: datetime, lease_s: float = 300) -> list[int]:
+    """Lease this digest's due pending runs (oldest first) to ``owner``."""
+    due = (
+        select(DigestRun.id)
+        .where(
+            DigestRun.digest == digest,
+            DigestRun.status == "pending",
+            DigestRun.next_attempt_at <= now,
+            or_(DigestRun.lease_until.is_(None), DigestRun.lease_until < now),
+        )
+        .order_by(DigestRun.id)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(DigestRun)
+        .where(DigestRun.id.in_(due.scalar_subquery()))
+        .values(
+            lease_owner=owner, lease_until=now + timedelta(seconds=lease_s), attempts=DigestRun.attempts + 1
+        )
+        .returning(DigestRun.id)
+    )
+    with engine.begin() as conn:
+        return sorted(conn.execute(stmt).scalars())
+
+
+def has_pending(engine: Engine, digest: str) -> bool:
+    with engine.connect() as conn:
+        q = select(DigestRun.id).where(DigestRun.digest == digest, DigestRun.status == "pending").limit(1)
+        return conn.execute(q).first() is not None
+
+
+def load_digest(engine: Engine, run_id: int, profiles: Sequence[str], excerpt_chars: int = 400) -> Digest:
+    """The values a renderer needs, straight from the committed run."""
+    with engine.connect() as conn:
+        return _load(conn, run_id, profiles, excerpt_chars)
+
+
+def _load(conn: Connection, run_id: int, profiles: Sequence[str], excerpt_chars: int = 400) -> Digest:
+    run = conn.execute(
+        select(DigestRun.digest, DigestRun.key, DigestRun.created_at).where(DigestRun.id == run_id)
+    ).one()
+    q = (
+        select(
+            MatchRow.id,
+            MatchRow.profile,
+            MatchRow.score,
+            MatchRow.terms,
+            EntryRow.title,
+            EntryRow.link,
+            EntryRow.source,
+            Feed.name,
+            Feed.title,
+            EntryRow.published,
+            EntryRow.summary,
+        )
+        .join(Delivery, Delivery.match_id == MatchRow.id)
+        .join(EntryRow, EntryRow.id == MatchRow.entry_id)
+        .join(Feed, Feed.id == EntryRow.feed_id)
+        .where(Delivery.run_id == run_id)
+        .order_by(MatchRow.score.desc(), MatchRow.id)
+    )
+    rows = conn.execute(q).all()
+    items = tuple(
+        DigestItem(
+            match_id=mid,
+            profile=profile,
+            title=title,
+            link=link,
+            source=source or fname or ftitle,
+            published=published,
+            excerpt=summary[:excerpt_chars],
+            score=round(score, 3),
+            terms=tuple(str(t[0]) for t in terms),
+        )
+        for mid, profile, score, terms, title, link, source, fname, ftitle, published, summary in rows
+    )
+    return Digest(name=run.digest, key=run.key, created=run.created_at, items=items, profiles=tuple(profiles))
+
+
+def mark_sent(engine: Engine, run_id: int, now: datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(DigestRun)
+            .where(DigestRun.id == run_id)
+            .values(status="sent", sent_at=now, last_error=None, lease_owner=None, lease_until=None)
+        )
+
+
+def mark_failed(engine: Engine, run_id: int, error: str, *, retry_at: datetime | None) -> None:
+    """Temporary failure: back to pending with a retry time. Permanent (retry_at None): failed."""
+    values: dict[str, object] = {"last_error": error[:2000], "lease_owner": None, "lease_until": None}
+    if retry_at is None:
+        values["status"] = "failed"
+    else:
+        values["next_attempt_at"] = retry_at
+    with engine.begin() as conn:
+        conn.execute(update(DigestRun).where(DigestRun.id == run_id).values(**values))
+
+
+def list_runs(engine: Engine, digest: str | None = None, limit: int = 50) -> list[RunView]:
+    counts = select(Delivery.run_id, func.count().label("n")).group_by(Delivery.run_id).subquery()
+    q = (
+        select(DigestRun, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.run_id == DigestRun.id)
+        .order_by(DigestRun.id.desc())
+        .limit(limit)
+    )
+    if digest:
+        q = q.where(DigestRun.digest == digest)
+    with Session(engine) as session:
+        return [
+            RunView(
+                id=r.id,
+                digest=r.digest,
+                key=r.key,
+                status=r.status,
+                attempts=r.attempts,
+                items=int(n),
+                created=r.created_at,
+                sent=r.sent_at,
+                next_attempt=r.next_attempt_at if r.status == "pending" else None,
+                last_error=r.last_error,
+            )
+            for r, n in session.execute(q)
+        ]
+
+
+def attempts(engine: Engine, run_id: int) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(DigestRun.attempts).where(DigestRun.id == run_id)).scalar_one())
+
+
+def last_run_time(engine: Engine, digest: str) -> datetime | None:
+    with engine.connect() as conn:
+        q = select(DigestRun.created_at).where(DigestRun.digest == digest).order_by(DigestRun.id.desc()).limit(1)
+        return conn.execute(q).scalar()
+
+
+def preview_digest(engine: Engine, d: DigestSettings, now: datetime) -> Digest:
+    """What the next run would carry, built inside a transaction that is rolled back."""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            run_id = conn.execute(
+                DigestRun.__table__.insert()
+                .values(digest=d.name, key=f"{d.name}-preview", status="pending", attempts=0,
+                        next_attempt_at=now, created_at=now)
+                .returning(DigestRun.id)
+            ).scalar_one()
+            ids = list(conn.execute(_next_batch(d.name, d.profiles, d.max_items)).scalars())
+            if ids:
+                conn.execute(
+                    Delivery.__table__.insert(), [{"digest": d.name, "match_id": m, "run_id": run_id} for m in ids]
+                )
+            return _load(conn, run_id, d.profiles)
+        finally:
+            trans.rollback()
