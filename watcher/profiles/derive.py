@@ -1,0 +1,298 @@
+"""Derive a profile from seed articles: automatic, deterministic, no network.
+
+The seeds tell us what the story is about, and general-English word
+frequencies (wordfreq) tell us which words are specific. The steps:
+
+1. Entities are capitalized words seen mid-sentence (headlines in Title Case
+   only count for ALL-CAPS acronyms). URLs, handles, words with digits or
+   inner capitals (bylines, hashtags run together) are dropped.
+2. The *topic* is the entity family (same 5-letter prefix: Libya, Libyan,
+   Libyans) that is frequent, in every seed and specific. Its forms anchor.
+3. *Bound* entities share a name with the topic, i.e. sit in the same run of
+   capitalized words ("Libya's Military Commander Haftar", "UN Envoy to Libya
+   Jan Kubis"): the rare words of such runs become anchors, as do the
+   acronyms of institution names that start with the topic ("Libyan National
+   Army" → LNA). Given names that always precede an anchor surname are left
+   out (they are shared by many people).
+4. *Second-order* entities are very rare names within a few words of a bound
+   anchor ("Haftar … seized Sirte"); spelling variants of anchors in
+   headlines (Hafter) join too. New envoys, prime ministers and towns in later
+   news meet these anchors, which is how the profile generalizes.
+5. Everything else specific (ceasefire, mercenaries, embargo, Berlin,
+   Blinken…) becomes a *context* term weighted by specificity × how many
+   seeds use it: it ranks items but can never make one match alone, so
+   "Blinken on Iran" or "ceasefire in Gaza" stay out.
+6. Known place-name homonyms get a disambiguation list (``KNOWN_HOMONYMS``),
+   written into the profile where the user can edit it.
+"""
+
+from __future__ import annotations
+
+import calendar
+import itertools
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from watcher.profiles.spec import ProfileSpec
+from watcher.profiles.text import fold, normalize_term, singular, zipf
+
+# Well-known name collisions: an anchor that is also a place elsewhere counts
+# only when none of these words occur. General knowledge, not tuned to data.
+KNOWN_HOMONYMS: dict[str, tuple[str, ...]] = {
+    "tripoli": ("lebanon", "lebanese", "beirut", "tyre", "sidon", "hezbollah", "hariri", "aoun"),
+    "alexandria": ("virginia", "va"),
+    "georgia": ("atlanta", "savannah", "peach state", "gop", "senate runoff"),
+    "jordan": ("michael jordan", "nba", "bulls", "jim jordan"),
+    "tyre": ("tire", "tires", "car", "cars"),
+}
+
+TOPIC_WEIGHT = 3.0
+BOUND_WEIGHT = 3.0
+ACRONYM_WEIGHT = 2.5
+SECOND_ORDER_WEIGHT = 2.0
+AMBIGUOUS_WEIGHT = 1.5  # below the threshold: an ambiguous anchor needs context to match
+THRESHOLD = 2.0
+RARE_ZIPF = 2.5  # names rarer than this in general English are story-specific
+BOUND_ZIPF = 3.6  # a repeated name bound to the topic may be somewhat more common (a capital city)
+SECOND_ORDER_WINDOW = 6
+MAX_TERMS = 80
+MIN_TERM_WEIGHT = 0.2
+
+_CONNECTORS = {"of", "to", "in", "on", "for", "al", "el", "bin", "ibn", "de", "le", "la"}
+_CALENDAR = {
+    fold(n) for n in [*calendar.month_name, *calendar.day_name, *calendar.month_abbr, *calendar.day_abbr]
+}
+_CALENDAR.discard("")
+_URL = re.compile(r"https?://\S+|www\.\S+|[@#]\w*_\w*")
+_SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
+_TOKEN = re.compile(r"([^\W_]+)(?:['’]s\b)?")  # possessive 's kept out of the word
+_GAP_JOINS = re.compile(r"^(?:['’]s?)?[ \t-]*$")  # what may sit between words of one name
+
+
+@dataclass(slots=True)
+class _Tok:
+    text: str  # as written
+    low: str  # folded
+    doc: int
+    sent: int
+    pos: int  # index within the sentence
+    cap: bool  # capitalized, in a position where that means a name
+    joins_next: bool  # nothing but space/hyphen/possessive before the next token
+    headline: bool  # in a Title Case line, where capitals say little
+
+
+def _is_junk(word: str) -> bool:
+    return any(c.isdigit() for c in word) or bool(re.search(r"[a-z][A-Z]", word)) or len(word) < 2
+
+
+def _tokens(seeds: Sequence[str]) -> list[list[_Tok]]:
+    sentences: list[list[_Tok]] = []
+    for doc, text in enumerate(seeds):
+        text = _URL.sub(" ", text)
+        for sent_text in _SENTENCE.split(text):
+            matches = list(_TOKEN.finditer(sent_text))
+            if not matches:
+                continue
+            words = [m.group(1) for m in matches]
+            # Title Case: most ordinary words (not names) are capitalized.
+            common = [w for w in words[1:] if w.isalpha() and len(w) > 3 and zipf(w.lower()) >= 4.0]
+            headline = len(common) >= 2 and sum(w[0].isupper() for w in common) / len(common) > 0.5
+            sent: list[_Tok] = []
+            for i, m in enumerate(matches):
+                w = m.group(1)
+                gap = sent_text[m.end() : matches[i + 1].start()] if i + 1 < len(matches) else "."
+                is_upper = len(w) >= 2 and w.isupper() and w.isalpha()
+                cap = w[0].isupper() and not _is_junk(w) and (is_upper or (i > 0 and not headline))
+                joins = bool(_GAP_JOINS.match(gap))
+                sent.append(_Tok(w, fold(w), doc, len(sentences), i, cap, joins, headline))
+            sentences.append(sent)
+    return sentences
+
+
+def _runs(sent: list[_Tok]) -> list[list[_Tok]]:
+    """Maximal runs of capitalized words, allowing 'of'/'al'… between them."""
+    runs: list[list[_Tok]] = []
+    cur: list[_Tok] = []
+    for i, tok in enumerate(sent):
+        nxt = sent[i + 1] if i + 1 < len(sent) else None
+        connector = bool(cur) and tok.low in _CONNECTORS and nxt is not None and nxt.cap
+        connector = connector and cur[-1].joins_next
+        if tok.cap or connector:
+            cur.append(tok)
+        else:
+            if cur:
+                runs.append(cur)
+            cur = []
+            continue
+        if not tok.joins_next:
+            runs.append(cur)
+            cur = []
+    if cur:
+        runs.append(cur)
+    return [[t for t in r] for r in runs if any(t.cap for t in r)]
+
+
+def _specificity(z: float) -> float:
+    """0 for function words, ~1 for words like 'ceasefire', a bit more for rare names."""
+    return max(0.0, min(1.2, (5.8 - z) / 2.5))
+
+
+def derive_profile(seed_texts: Sequence[str], description: str = "") -> ProfileSpec:
+    """Build an editable profile from seed articles (pure and deterministic)."""
+    seeds = [s for s in seed_texts if s.strip()]
+    if not seeds:
+        raise ValueError("no seed text to derive a profile from")
+    sentences = _tokens(seeds)
+    all_toks = [t for s in sentences for t in s]
+    cap_count: Counter[str] = Counter(t.low for t in all_toks if t.cap)
+    low_count: Counter[str] = Counter(t.low for t in all_toks if t.text[0].islower())
+    entities = {w for w, n in cap_count.items() if n >= low_count[w] and w not in _CONNECTORS}
+    docs_of: dict[str, set[int]] = defaultdict(set)
+    for t in all_toks:
+        docs_of[t.low].add(t.doc)
+
+    # 2. topic family
+    families: dict[str, set[str]] = defaultdict(set)
+    for w in entities:
+        if len(w) >= 4:
+            families[w[:5]].add(w)
+
+    def family_score(forms: set[str]) -> float:
+        count = sum(cap_count[f] for f in forms)
+        docs = set().union(*(docs_of[f] for f in forms))
+        head = max(forms, key=lambda f: (cap_count[f], f))
+        return count * len(docs) * _specificity(zipf(head))
+
+    topic_key = max(sorted(families), key=lambda k: family_score(families[k]))
+    topic = families[topic_key]
+    anchors: dict[str, float] = {f: TOPIC_WEIGHT for f in topic}
+
+    # 3. bound entities and institution acronyms
+    anchor_surnames: set[str] = set()
+    bound_candidates: Counter[str] = Counter()
+    institutions: set[str] = set()
+    for sent in sentences:
+        for run in _runs(sent):
+            if not any(t.low in topic for t in run):
+                continue
+            for t in run:
+                if t.cap and t.low in entities and t.low not in topic:
+                    bound_candidates[t.low] += 1
+            words = [t for t in run]
+            if words[0].low in topic:
+                name: list[_Tok] = []
+                for t in words:
+                    if t.low in _CONNECTORS or (t is not words[0] and zipf(t.low) < 3.0):
+                        break
+                    name.append(t)
+                if 3 <= len(name) <= 5:
+                    institutions.add(" ".join(t.low for t in name))
+        # In a Title Case headline only a rare name right next to the topic is bound.
+        topic_pos = [t.pos for t in sent if t.low in topic and t.headline]
+        for t in sent:
+            rare_name = t.text[0].isupper() and not _is_junk(t.text) and zipf(t.low) < RARE_ZIPF
+            if rare_name and t.low not in topic and any(abs(t.pos - p) <= 3 for p in topic_pos):
+                entities.add(t.low)
+                bound_candidates[t.low] += 1
+    for w, _n in sorted(bound_candidates.items()):
+        z = zipf(w)
+        if z < RARE_ZIPF or (z < BOUND_ZIPF and cap_count[w] >= 3):
+            anchors[w] = BOUND_WEIGHT
+    for inst in sorted(institutions):
+        acro = "".join(w[0] for w in inst.split())
+        if zipf(acro) < RARE_ZIPF:
+            anchors[acro] = ACRONYM_WEIGHT
+
+    # Given names: always right before an anchor (Khalifa Haftar) → not an anchor themselves.
+    before_anchor: Counter[str] = Counter()
+    for sent in sentences:
+        for a, b in itertools.pairwise(sent):
+            if a.cap and b.low in anchors and a.joins_next:
+                before_anchor[a.low] += 1
+    for w in list(anchors):
+        if w not in topic and before_anchor[w] >= cap_count[w] and anchors[w] == BOUND_WEIGHT:
+            anchor_surnames.add(w)
+            del anchors[w]
+
+    # 4. second-order names near bound anchors; spelling variants of anchors
+    bound = {w for w in anchors if w not in topic}
+    for sent in sentences:
+        positions = [t.pos for t in sent if t.low in bound]
+        for t in sent:
+            if not t.cap or t.low in anchors or t.low not in entities or zipf(t.low) >= RARE_ZIPF:
+                continue
+            if len(t.low) < 4 or before_anchor[t.low] >= cap_count[t.low]:
+                continue
+            if any(abs(t.pos - p) <= SECOND_ORDER_WINDOW for p in positions):
+                anchors[t.low] = SECOND_ORDER_WEIGHT
+    for t in all_toks:
+        if t.low in anchors or not t.text[0].isupper() or len(t.low) < 5 or _is_junk(t.text):
+            continue
+        for a in sorted(bound):
+            if a[0] == t.low[0] and len(a) >= 5 and fuzz.ratio(a, t.low) >= 80:
+                anchors[t.low] = anchors[a]
+                break
+
+    ambiguous: dict[str, list[str]] = {}
+    for w in sorted(anchors):
+        if w in KNOWN_HOMONYMS:
+            ambiguous[w] = list(KNOWN_HOMONYMS[w])
+            anchors[w] = min(anchors[w], AMBIGUOUS_WEIGHT)
+
+    terms = _context_terms(sentences, len(seeds), anchors, entities)
+    for inst in institutions:
+        terms[inst] = max(terms.get(inst, 0.0), 1.0)
+    for w in ambiguous:
+        ambiguous[w] = [normalize_term(x) for x in ambiguous[w]]
+    return ProfileSpec(
+        description=description or f"derived from {len(seeds)} seed article(s); topic: {max(topic)}",
+        threshold=THRESHOLD,
+        anchors=anchors,
+        terms=terms,
+        ambiguous=ambiguous,
+    )
+
+
+def _context_terms(
+    sentences: list[list[_Tok]], n_docs: int, anchors: dict[str, float], entities: set[str]
+) -> dict[str, float]:
+    """Specific words and repeated two-word phrases, weighted by specificity × seed coverage."""
+    count: Counter[str] = Counter()
+    docs: dict[str, set[int]] = defaultdict(set)
+    for sent in sentences:
+        prev: str | None = None
+        for t in sent:
+            w = t.low
+            ok = w.isalpha() and len(w) >= 3 and w not in _CALENDAR and not _is_junk(t.text)
+            ok = ok and (t.low in entities or t.text[0].islower() or not t.cap)
+            if not ok:
+                prev = None
+                continue
+            base = w if w in entities else singular(w)
+            if base in anchors:
+                prev = None
+                continue
+            count[base] += 1
+            docs[base].add(t.doc)
+            if prev is not None and zipf(prev) < 5.8 and zipf(base) < 5.8:
+                bigram = f"{prev} {base}"
+                count[bigram] += 1
+                docs[bigram].add(t.doc)
+            prev = base
+    weights: dict[str, float] = {}
+    for term, n in count.items():
+        if " " in term and n < 2:
+            continue
+        spec = _specificity(zipf(term))
+        coverage = 0.5 + 0.5 * len(docs[term]) / n_docs
+        repeat = min(1.0, 0.6 + 0.2 * math.log2(n)) if n > 1 else 0.6
+        w = spec * coverage * repeat
+        if w >= MIN_TERM_WEIGHT:
+            weights[term] = round(w, 2)
+    best = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_TERMS]
+    return dict(best)

@@ -1,0 +1,178 @@
+"""Score items against many profiles at once.
+
+All profiles' terms go into one Aho-Corasick automaton, so an item is
+normalized and scanned once whatever the number of profiles; only profiles
+with a hit do any further work, and the others get a shared zero `Score`.
+Cost per profile therefore shrinks as profiles are added.
+
+Score of one item for one profile:
+
+* no anchor (after disambiguation) → 0, not matched, reason "no anchor term";
+* anchors: the strongest counts fully, each further distinct anchor counts
+  half (several of the story's actors in one item means the item is about
+  the story, not merely mentioning the country);
+* context terms add their weights (capped at ``context_cap``) only when an
+  anchor fired;
+* matched when the total reaches the profile's threshold.
+
+Each distinct term counts once, so an item whose summary repeats its title is
+not scored twice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import ahocorasick
+
+from watcher.profiles.spec import REGEX_PREFIX, ProfileSpec
+from watcher.profiles.text import fold, inflections, normalize, normalize_term
+from watcher.values import Score
+
+ANCHOR, TERM, VETO, EXCLUDE = 0, 1, 2, 3
+SECONDARY_ANCHOR_FACTOR = 0.5
+NO_ANCHOR = "no anchor term"
+
+
+def _patterns(term: str) -> list[str]:
+    """Automaton keys for a normalized term: whole words, or a prefix with '*'."""
+    if term.endswith("*"):
+        return [" " + term[:-1]]
+    return [f" {form} " for form in inflections(term)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    name: str
+    spec: ProfileSpec
+    regexes: tuple[tuple[str, re.Pattern[str]], ...]
+    sources: tuple[str, ...]
+    vetoed_by: dict[str, frozenset[str]]  # ambiguous term -> its disambiguating words
+    zero: Score
+
+
+class Scorer:
+    """Scores items against a fixed set of profiles; build with :func:`compile_profiles`."""
+
+    def __init__(self, specs: Mapping[str, ProfileSpec]) -> None:
+        self.names: list[str] = sorted(specs)
+        self._profiles: list[_Compiled] = []
+        table: dict[str, list[tuple[int, int, str, float]]] = {}
+
+        def add(pattern_term: str, entry: tuple[int, int, str, float]) -> None:
+            for key in _patterns(pattern_term):
+                table.setdefault(key, []).append(entry)
+
+        for idx, name in enumerate(self.names):
+            spec = specs[name]
+            for term, weight in spec.anchors.items():
+                add(term, (idx, ANCHOR, term, weight))
+            for term, weight in spec.terms.items():
+                add(term, (idx, TERM, term, weight))
+            vetoed_by: dict[str, frozenset[str]] = {}
+            for term, words in spec.ambiguous.items():
+                vetoed_by[term] = frozenset(words)
+                for word in words:
+                    add(word, (idx, VETO, word, 0.0))
+            regexes = []
+            for item in spec.exclude:
+                if item.startswith(REGEX_PREFIX):
+                    regexes.append((item, re.compile(item[len(REGEX_PREFIX) :], re.IGNORECASE)))
+                else:
+                    add(normalize_term(item), (idx, EXCLUDE, item, 0.0))
+            self._profiles.append(
+                _Compiled(
+                    name=name,
+                    spec=spec,
+                    regexes=tuple(regexes),
+                    sources=tuple(fold(s) for s in spec.exclude_sources),
+                    vetoed_by=vetoed_by,
+                    zero=Score(profile=name, score=0.0, matched=False, reason=NO_ANCHOR),
+                )
+            )
+        self._automaton = ahocorasick.Automaton()
+        for key, entries in table.items():
+            self._automaton.add_word(key, tuple(entries))
+        if table:
+            self._automaton.make_automaton()
+        self._empty = not table
+
+    def score(self, title: str, summary: str, source: str | None = None) -> list[Score]:
+        """One `Score` per profile, in name order."""
+        out = [p.zero for p in self._profiles]
+        if self._empty:
+            return out
+        text = normalize(f"{title} \n {summary}")
+        per_profile: dict[int, list[tuple[int, int, str, float]]] = {}
+        for _, entries in self._automaton.iter(text):
+            for entry in entries:
+                found = per_profile.get(entry[0])
+                if found is None:
+                    per_profile[entry[0]] = [entry]
+                else:
+                    found.append(entry)
+        for idx, entries in per_profile.items():
+            out[idx] = self._score_one(self._profiles[idx], entries, title, summary, source)
+        return out
+
+    def _score_one(
+        self,
+        prof: _Compiled,
+        entries: Iterable[tuple[int, int, str, float]],
+        title: str,
+        summary: str,
+        source: str | None,
+    ) -> Score:
+        anchors: dict[str, float] = {}
+        terms: dict[str, float] = {}
+        vetoes: set[str] = set()
+        for _, kind, key, weight in entries:
+            if kind == ANCHOR:
+                anchors[key] = weight
+            elif kind == TERM:
+                terms[key] = weight
+            elif kind == VETO:
+                vetoes.add(key)
+            else:
+                return Score(prof.name, 0.0, False, reason=f"excluded: {key!r}")
+        ruled_out: list[str] = []
+        if vetoes:
+            for term, words in prof.vetoed_by.items():
+                if not words & vetoes:
+                    continue
+                if (anchors.pop(term, None) is not None) | (terms.pop(term, None) is not None):
+                    ruled_out.append(f"{term!r} ({', '.join(sorted(words & vetoes))})")
+        context = sorted(terms.items(), key=lambda kv: (-kv[1], kv[0]))
+        if not anchors:
+            # Keep what fired for explanations, but it adds nothing without an anchor.
+            reason = NO_ANCHOR
+            if ruled_out:
+                reason += f"; ruled out as ambiguous: {', '.join(ruled_out)}"
+            return Score(prof.name, 0.0, False, tuple((t, 0.0) for t, _ in context), reason)
+        if prof.sources and source and any(s in fold(source) for s in prof.sources):
+            return Score(prof.name, 0.0, False, reason=f"excluded source: {source!r}")
+        if prof.regexes:
+            raw = f"{title}\n{summary}"
+            for label, rx in prof.regexes:
+                if rx.search(raw):
+                    return Score(prof.name, 0.0, False, reason=f"excluded: {label!r}")
+        hits: list[tuple[str, float]] = []
+        ranked = sorted(anchors.items(), key=lambda kv: (-kv[1], kv[0]))
+        hits.append(ranked[0])
+        hits.extend((t, w * SECONDARY_ANCHOR_FACTOR) for t, w in ranked[1:])
+        ctx_sum = sum(w for _, w in context)
+        cap = prof.spec.context_cap
+        scale = cap / ctx_sum if ctx_sum > cap > 0 else (0.0 if cap == 0 else 1.0)
+        hits.extend((t, w * scale) for t, w in context)
+        total = sum(c for _, c in hits)
+        hits.sort(key=lambda h: (-h[1], h[0]))
+        matched = total >= prof.spec.threshold
+        reason = None if matched else f"below threshold ({total:.2f} < {prof.spec.threshold:g})"
+        return Score(prof.name, round(total, 4), matched, tuple((t, round(c, 4)) for t, c in hits), reason)
+
+
+def compile_profiles(specs: Mapping[str, ProfileSpec]) -> Scorer:
+    """Build one `Scorer` for all profiles (one automaton over all their terms)."""
+    return Scorer(specs)

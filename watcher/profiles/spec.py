@@ -1,0 +1,140 @@
+"""`ProfileSpec`: one ``[profiles.NAME]`` table of the config, validated.
+
+A profile has three kinds of terms:
+
+* ``anchors`` gate the match: at least one must occur (the country, its
+  institutions, its actors). An anchor's weight is what it adds on its own.
+* ``terms`` are context (ceasefire, conference, mercenaries…): they add to the
+  score only when an anchor fired, so "ceasefire in Gaza" stays at zero.
+* ``ambiguous`` names anchors or terms that only count when none of the listed
+  words occur in the item (``tripoli = ["lebanon", "beirut"]``).
+
+Terms are matched on whole words, case- and accent-insensitively, singular and
+plural alike; a trailing ``*`` matches any word starting so (``libya*``).
+``exclude`` holds phrases or ``re:`` regular expressions that veto an item.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import tomlkit
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from tomlkit.items import Table
+
+from watcher.profiles.text import normalize_term
+
+REGEX_PREFIX = "re:"
+
+
+def _clean_terms(value: dict[str, float], what: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for raw, weight in value.items():
+        term = normalize_term(raw)
+        if not term or term == "*":
+            raise ValueError(f"{what} term {raw!r} has no letters or digits")
+        out[term] = max(float(weight), out.get(term, float("-inf")))
+    return out
+
+
+class ProfileSpec(BaseModel):
+    """An editable keyword profile; see the module docstring for the semantics."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = ""
+    threshold: float = Field(default=2.0, ge=0.0)
+    anchors: dict[str, float]
+    terms: dict[str, float] = Field(default_factory=dict)
+    ambiguous: dict[str, list[str]] = Field(default_factory=dict)
+    exclude: list[str] = Field(default_factory=list)
+    exclude_sources: list[str] = Field(default_factory=list)
+    context_cap: float = Field(default=4.0, ge=0.0)  # the most that context terms can add
+
+    @field_validator("anchors")
+    @classmethod
+    def _anchors(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            raise ValueError("anchor set is empty: name at least one term that must occur")
+        for term, weight in value.items():
+            if weight <= 0:
+                raise ValueError(f"anchor {term!r} needs a positive weight, got {weight}")
+        return _clean_terms(value, "anchor")
+
+    @field_validator("terms")
+    @classmethod
+    def _terms(cls, value: dict[str, float]) -> dict[str, float]:
+        return _clean_terms(value, "context")
+
+    @field_validator("ambiguous")
+    @classmethod
+    def _ambiguous(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for raw, words in value.items():
+            cleaned = [normalize_term(w) for w in words]
+            if not cleaned or not all(cleaned):
+                raise ValueError(f"ambiguous term {raw!r} needs a list of disambiguating words")
+            out[normalize_term(raw)] = cleaned
+        return out
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item.startswith(REGEX_PREFIX):
+                try:
+                    re.compile(item[len(REGEX_PREFIX) :])
+                except re.error as exc:
+                    raise ValueError(f"exclude regex {item!r} does not compile: {exc}") from None
+            elif not normalize_term(item):
+                raise ValueError(f"exclude phrase {item!r} has no letters or digits")
+        return value
+
+    @model_validator(mode="after")
+    def _ambiguous_known(self) -> ProfileSpec:
+        known = set(self.anchors) | set(self.terms)
+        for term in self.ambiguous:
+            if term not in known:
+                raise ValueError(f"ambiguous: {term!r} is neither an anchor nor a term of this profile")
+        return self
+
+
+def _weights_table(weights: dict[str, float]) -> Table:
+    table = tomlkit.table()
+    for term, weight in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0])):
+        table.add(term, round(float(weight), 2))
+    return table
+
+
+def spec_to_toml(spec: ProfileSpec) -> Table:
+    """A readable TOML table for ``[profiles.NAME]``, comments included."""
+    table = tomlkit.table()
+    if spec.description:
+        table.add("description", spec.description)
+    table.add("threshold", round(spec.threshold, 2))
+    table["threshold"].comment("an item matches when an anchor fired and the score reaches this")
+    table.add("context_cap", round(spec.context_cap, 2))
+    table["context_cap"].comment("the most that context terms can add to one item")
+    table.add("exclude", _multiline(spec.exclude))
+    table.add("exclude_sources", _multiline(spec.exclude_sources))
+    anchors = _weights_table(spec.anchors)
+    anchors.comment("at least one must occur; weight = what the term adds on its own")
+    table.add("anchors", anchors)
+    terms = _weights_table(spec.terms)
+    terms.comment("context: adds only when an anchor fired")
+    table.add("terms", terms)
+    ambiguous = tomlkit.table()
+    ambiguous.comment("a term here counts only when none of its listed words occur")
+    for term, words in sorted(spec.ambiguous.items()):
+        ambiguous.add(term, _multiline(words, per_line=8))
+    table.add("ambiguous", ambiguous)
+    return table
+
+
+def _multiline(values: list[str], per_line: int = 1) -> Any:
+    arr = tomlkit.array()
+    arr.extend(values)
+    if len(values) > per_line:
+        arr.multiline(True)
+    return arr
