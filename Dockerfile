@@ -1,0 +1,16 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY watcher ./watcher
+RUN pip install . && useradd --create-home --uid 10001 watcher && mkdir -p /app/data && chown watcher /app/data
+
+COPY config ./config
+COPY seeds ./seeds
+USER watcher
+
+# The schema is migrated on start; several replicas may start at once on PostgreSQL.
+ENTRYPOINT ["watcher"]
+CMD ["run"]

@@ -1,0 +1,124 @@
+"""The store on SQLite and PostgreSQL: migrations, uniqueness, leases, the outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from watcher.store import StoreError, items, open_store, outbox
+from watcher.store import feeds as fs
+from watcher.store.db import SingleWorkerLock
+from watcher.store.models import EntryRow, MatchRow
+from watcher.values import Entry, Score
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Engine:
+    eng = open_store(db_url)
+    yield eng
+    eng.dispose()
+
+
+def entry(key: str, title: str = "Libya talks") -> Entry:
+    return Entry(key=key, title=title, summary="s", link=f"https://x.example/{key}", published=NOW)
+
+
+def matched(profile: str = "libya", score: float = 3.0) -> Score:
+    return Score(profile=profile, score=score, matched=True, hits=(("libya", 3.0),))
+
+
+def test_migrations_are_idempotent(db_url: str) -> None:
+    open_store(db_url).dispose()
+    open_store(db_url).dispose()  # second start: nothing to do, no error
+
+
+def test_entries_and_matches_are_unique_per_feed(engine: Engine) -> None:
+    fs.sync_config_feeds(engine, [("https://a.example/feed", None, None)], NOW)
+    (claim,) = fs.claim_due_feeds(engine, "w1", NOW, 10, 60)
+    n, m = items.store_entries(engine, claim.id, [(entry("k1"), [matched()]), (entry("k2"), [])], NOW)
+    assert (n, m) == (2, 1)
+    # The same entries again (a re-poll, or a racing worker): the database turns them into no-ops.
+    n, m = items.store_entries(engine, claim.id, [(entry("k1"), [matched()]), (entry("k2"), [])], NOW)
+    assert (n, m) == (0, 0)
+    assert items.known_keys(engine, claim.id, ["k1", "k2", "k3"]) == {"k1", "k2"}
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(EntryRow)).scalar_one() == 2
+        assert conn.execute(select(func.count()).select_from(MatchRow)).scalar_one() == 1
+
+
+def test_claims_are_exclusive_until_the_lease_expires(engine: Engine) -> None:
+    fs.sync_config_feeds(engine, [(f"https://a.example/{i}", None, None) for i in range(5)], NOW)
+    first = fs.claim_due_feeds(engine, "w1", NOW, 3, lease_s=60)
+    second = fs.claim_due_feeds(engine, "w2", NOW, 10, lease_s=60)
+    assert len(first) == 3 and len(second) == 2
+    assert not {c.id for c in first} & {c.id for c in second}
+    assert fs.claim_due_feeds(engine, "w3", NOW, 10, lease_s=60) == []
+    # w1 died: after its lease, its feeds go to someone else.
+    later = fs.claim_due_feeds(engine, "w3", NOW + timedelta(seconds=61), 10, lease_s=60)
+    assert {c.id for c in later} == {c.id for c in first} | {c.id for c in second}
+
+
+def test_outcome_sets_status_and_backoff_fields(engine: Engine) -> None:
+    fs.sync_config_feeds(engine, [("https://a.example/feed", None, None)], NOW)
+    (claim,) = fs.claim_due_feeds(engine, "w1", NOW, 10, 60)
+    fs.record_outcome(
+        engine,
+        claim,
+        "w1",
+        fs.PollOutcome(
+            status="error", next_poll_at=NOW + timedelta(minutes=5), polled_at=NOW, error="HTTP 503"
+        ),
+    )
+    (view,) = fs.list_feeds(engine)
+    assert (view.status, view.error_count, view.last_error) == ("error", 1, "HTTP 503")
+    assert fs.claim_due_feeds(engine, "w1", NOW, 10, 60) == []  # not due before its next poll
+    (claim,) = fs.claim_due_feeds(engine, "w1", NOW + timedelta(minutes=6), 10, 60)
+    fs.record_outcome(
+        engine,
+        claim,
+        "w1",
+        fs.PollOutcome(status="ok", next_poll_at=NOW + timedelta(hours=1), polled_at=NOW, etag='"v2"'),
+    )
+    (view,) = fs.list_feeds(engine)
+    assert (view.status, view.error_count, view.last_error) == ("ok", 0, None)
+
+
+def test_outbox_takes_each_match_once_and_keeps_its_key(engine: Engine) -> None:
+    fs.sync_config_feeds(engine, [("https://a.example/feed", None, None)], NOW)
+    (claim,) = fs.claim_due_feeds(engine, "w1", NOW, 10, 60)
+    items.store_entries(engine, claim.id, [(entry(f"k{i}"), [matched(score=i)]) for i in range(5)], NOW)
+
+    run = outbox.create_run(engine, "d", ["libya"], max_items=3, now=NOW)
+    assert run is not None
+    digest = outbox.load_digest(engine, run, ["libya"])
+    assert [i.score for i in digest.items] == [4, 3, 2]  # best first; the rest wait for the next run
+    assert outbox.claim_runs(engine, "d", "w1", NOW) == [run]
+    assert outbox.claim_runs(engine, "d", "w2", NOW) == []  # leased to w1
+    outbox.mark_failed(engine, run, "connection refused", retry_at=NOW + timedelta(minutes=1))
+    assert outbox.claim_runs(engine, "d", "w2", NOW + timedelta(minutes=2)) == [run]
+    assert outbox.load_digest(engine, run, ["libya"]).key == digest.key  # a retry is the same message
+    outbox.mark_sent(engine, run, NOW)
+
+    nxt = outbox.create_run(engine, "d", ["libya"], max_items=3, now=NOW)
+    assert [i.score for i in outbox.load_digest(engine, nxt, ["libya"]).items] == [1, 0]
+    assert outbox.create_run(engine, "d", ["libya"], max_items=3, now=NOW) is None  # nothing left
+    # Another digest over the same profile gets its own copy of every match.
+    other = outbox.create_run(engine, "e", ["libya"], max_items=10, now=NOW)
+    assert len(outbox.load_digest(engine, other, ["libya"]).items) == 5
+
+
+def test_second_worker_on_sqlite_is_refused(tmp_path) -> None:
+    eng = open_store(f"sqlite:///{tmp_path / 'w.db'}")
+    first, second = SingleWorkerLock(eng), SingleWorkerLock(eng)
+    first.acquire()
+    try:
+        with pytest.raises(StoreError, match="PostgreSQL"):
+            second.acquire()
+    finally:
+        first.release()
+    second.acquire()  # free again once the first worker stops
+    second.release()
