@@ -47,7 +47,10 @@ class UserError(Exception):
 
 @app.callback()
 def _root(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file (default: $WATCHER_CONFIG or config/watcher.toml).")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Config file (default: $WATCHER_CONFIG or config/watcher.toml)."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
     if config is not None:
@@ -65,7 +68,7 @@ def _settings() -> Settings:
     return load_settings()
 
 
-def _engine(settings: Settings):  # noqa: ANN202
+def _engine(settings: Settings):
     db = settings.database
     return open_store(db.url, pool_size=db.pool_size, max_overflow=db.max_overflow)
 
@@ -81,7 +84,9 @@ def _when(dt: datetime | None) -> str:
 # --- run -------------------------------------------------------------------------------------
 @app.command()
 def run(
-    once: Annotated[bool, typer.Option("--once", help="One full cycle (poll, score, store, send), then exit.")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="One full cycle (poll, score, store, send), then exit.")
+    ] = False,
 ) -> None:
     """Run the service (or one cycle with --once)."""
     from watcher.service import Worker
@@ -99,12 +104,16 @@ def run(
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
         disable=not err.is_terminal,
     )
 
 
-def _print_cycle(report, out_dir: Path | None = None) -> None:  # noqa: ANN001
+def _print_cycle(report, out_dir: Path | None = None) -> None:
     failed = report.failed_feeds
     out.print(f"feeds polled: {len(report.feeds)} ({len(failed)} failed)")
     out.print(f"new items: {report.new_entries}")
@@ -129,9 +138,9 @@ def _print_cycle(report, out_dir: Path | None = None) -> None:  # noqa: ANN001
 # --- demo ------------------------------------------------------------------------------------
 @app.command()
 def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="Where the demo keeps its database and digests.")] = Path(
-        "data/demo"
-    ),
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Where the demo keeps its database and digests.")
+    ] = Path("data/demo"),
 ) -> None:
     """Offline demo: serve bundled sample feeds on 127.0.0.1, run one cycle, write the digests to files."""
     from watcher.demo import run_demo
@@ -184,7 +193,7 @@ def feeds_add(
         out.print(f"already following {url}")
 
 
-def _duration(value: str, parse) -> float:  # noqa: ANN001
+def _duration(value: str, parse) -> float:
     try:
         return parse(value)
     except ValueError as exc:
@@ -202,30 +211,47 @@ def feeds_remove(url: str) -> None:
         raise UserError(f"not following {url}")
     out.print(f"stopped following {url}")
     if origin == "config":
-        out.print(f"note: it is listed in {settings.source}; remove it there too or it comes back on the next start")
+        out.print(
+            f"note: it is listed in {settings.source}; remove it there too or it comes back on the next start"
+        )
 
 
 @feeds_app.command("list")
-def feeds_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False) -> None:
+def feeds_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
     """Each feed's status, last success, last error, error count and next poll."""
     from watcher.store.feeds import list_feeds
 
     rows = list_feeds(_engine(_settings()))
     if as_json:
         for f in rows:
-            print(json.dumps({
-                "url": f.url, "name": f.name or f.title, "status": f.status, "entries": f.entries,
-                "last_success": f.last_success.isoformat() if f.last_success else None,
-                "last_error": f.last_error, "error_count": f.error_count,
-                "next_poll": f.next_poll.isoformat() if f.next_poll else None,
-            }))
+            print(
+                json.dumps(
+                    {
+                        "url": f.url,
+                        "name": f.name or f.title,
+                        "status": f.status,
+                        "entries": f.entries,
+                        "last_success": f.last_success.isoformat() if f.last_success else None,
+                        "last_error": f.last_error,
+                        "error_count": f.error_count,
+                        "next_poll": f.next_poll.isoformat() if f.next_poll else None,
+                    }
+                )
+            )
         return
     table = Table("feed", "status", "items", "last success", "errors", "next poll", "last error")
     for f in rows:
         style = {"ok": "green", "error": "yellow", "backoff": "yellow", "gone": "red"}.get(f.status, "")
         table.add_row(
-            f.name or f.title or f.url, f"[{style}]{f.status}[/]", str(f.entries), _when(f.last_success),
-            str(f.error_count), _when(f.next_poll), (f.last_error or "")[:80],
+            f.name or f.title or f.url,
+            f"[{style}]{f.status}[/]",
+            str(f.entries),
+            _when(f.last_success),
+            str(f.error_count),
+            _when(f.next_poll),
+            (f.last_error or "")[:80],
         )
     out.print(table)
     out.print(f"{len(rows)} feeds")
@@ -250,7 +276,9 @@ def feeds_test(
     elif target.startswith(("http://", "https://")):
         with make_client(settings.polling.user_agent) as client:
             try:
-                got = fetch(client, target, etag=None, last_modified=None, limits=fetch_limits(settings.polling))
+                got = fetch(
+                    client, target, etag=None, last_modified=None, limits=fetch_limits(settings.polling)
+                )
             except FetchError as exc:
                 raise UserError(str(exc)) from None
         body, url, ctype = got.body or b"", got.url, got.content_type
@@ -268,7 +296,9 @@ def feeds_test(
     for e in parsed.entries[:limit]:
         scores = scorer.score(e.title, e.summary, e.source)
         best = max((s.score for s in scores), default=0.0)
-        table.add_row(_when(e.published), e.title[:90], f"{best:.2f}", ", ".join(s.profile for s in scores if s.matched))
+        table.add_row(
+            _when(e.published), e.title[:90], f"{best:.2f}", ", ".join(s.profile for s in scores if s.matched)
+        )
     out.print(table)
 
 
@@ -298,7 +328,9 @@ def feeds_import(file: Path) -> None:
 
 
 @feeds_app.command("export-opml")
-def feeds_export(file: Annotated[Path | None, typer.Argument(help="Write here instead of stdout.")] = None) -> None:
+def feeds_export(
+    file: Annotated[Path | None, typer.Argument(help="Write here instead of stdout.")] = None,
+) -> None:
     """Write the followed feeds as OPML."""
     from watcher.opml import write_opml
     from watcher.store.feeds import list_feeds
@@ -325,7 +357,9 @@ def matches(
     table = Table("found", "profile", "score", "title", "source", "terms", "digest")
     for m in rows:
         terms = ", ".join(str(t[0]) for t in m.terms[:5])
-        table.add_row(_when(m.created), m.profile, f"{m.score:.2f}", m.title[:70], m.source or "", terms, m.delivered)
+        table.add_row(
+            _when(m.created), m.profile, f"{m.score:.2f}", m.title[:70], m.source or "", terms, m.delivered
+        )
     out.print(table)
     if not rows:
         out.print("no matches yet")
@@ -334,7 +368,9 @@ def matches(
 @digest_app.command("preview")
 def digest_preview(
     name: str,
-    html: Annotated[Path | None, typer.Option(help="Write the HTML email here instead of printing text.")] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Write the HTML email here instead of printing text.")
+    ] = None,
 ) -> None:
     """Render the next digest without sending it or marking anything sent."""
     from watcher.digest import group_stories, render_html, render_text
@@ -344,7 +380,10 @@ def digest_preview(
     d = settings.digest(name)
     digest = preview_digest(_engine(settings), d, _now())
     digest = type(digest)(
-        name=digest.name, key=digest.key, created=digest.created, items=tuple(group_stories(digest.items)),
+        name=digest.name,
+        key=digest.key,
+        created=digest.created,
+        items=tuple(group_stories(digest.items)),
         profiles=digest.profiles,
     )
     if html:
@@ -366,7 +405,10 @@ def digest_send(name: str) -> None:
     if not results:
         out.print(f"digest {name}: nothing to send")
     for r in results:
-        out.print(f"digest {name}: run {r.run_id}, {r.items} items: {r.status}" + (f" ({r.error})" if r.error else ""))
+        out.print(
+            f"digest {name}: run {r.run_id}, {r.items} items: {r.status}"
+            + (f" ({r.error})" if r.error else "")
+        )
     if any(r.status != "sent" for r in results):
         raise typer.Exit(1)
 
@@ -381,8 +423,15 @@ def digest_status(name: Annotated[str | None, typer.Argument()] = None, limit: i
     for r in rows:
         style = {"sent": "green", "pending": "yellow", "failed": "red"}[r.status]
         table.add_row(
-            str(r.id), r.digest, f"[{style}]{r.status}[/]", str(r.items), str(r.attempts), _when(r.created),
-            _when(r.sent), _when(r.next_attempt), (r.last_error or "")[:80],
+            str(r.id),
+            r.digest,
+            f"[{style}]{r.status}[/]",
+            str(r.items),
+            str(r.attempts),
+            _when(r.created),
+            _when(r.sent),
+            _when(r.next_attempt),
+            (r.last_error or "")[:80],
         )
     out.print(table)
     if not rows:

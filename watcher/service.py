@@ -30,9 +30,8 @@ from watcher.config import ConfigError, DigestSettings, Settings, load_settings
 from watcher.fetch import HostLimiter, make_client
 from watcher.pipeline import DigestResult, FeedResult, cron_due, dispatch_digest, poll_feed
 from watcher.profiles import Scorer, compile_profiles
-from watcher.store import SingleWorkerLock, is_sqlite, open_store
+from watcher.store import SingleWorkerLock, is_sqlite, open_store, outbox
 from watcher.store import feeds as feed_store
-from watcher.store import outbox
 
 log = logging.getLogger("watcher")
 
@@ -135,7 +134,12 @@ class Worker:
         fresh.database = self.settings.database  # the database cannot change under a running worker
         self.settings, self.scorer = fresh, scorer
         self._sync_feeds()
-        log.info("config reloaded from %s: %d profiles, %d feeds", fresh.source, len(fresh.profiles), len(fresh.feeds))
+        log.info(
+            "config reloaded from %s: %d profiles, %d feeds",
+            fresh.source,
+            len(fresh.profiles),
+            len(fresh.feeds),
+        )
         return True
 
     # -- work ------------------------------------------------------------------------------
@@ -147,12 +151,25 @@ class Worker:
         with ThreadPoolExecutor(max_workers=p.concurrency, thread_name_prefix="poll") as pool:
             while True:
                 now = self.clock()
-                claims = feed_store.claim_due_feeds(self.engine, self.owner, now, batch, lease_s=p.deadline * 4 + 60)
+                claims = feed_store.claim_due_feeds(
+                    self.engine, self.owner, now, batch, lease_s=p.deadline * 4 + 60
+                )
                 if not claims:
                     break
                 scorer = self.scorer
                 futures = [
-                    pool.submit(poll_feed, self.engine, self.client, self.hosts, scorer, c, self.owner, p, now, self.rng)
+                    pool.submit(
+                        poll_feed,
+                        self.engine,
+                        self.client,
+                        self.hosts,
+                        scorer,
+                        c,
+                        self.owner,
+                        p,
+                        now,
+                        self.rng,
+                    )
                     for c in claims
                 ]
                 for fut in futures:
@@ -183,8 +200,14 @@ class Worker:
 
     def _dispatch(self, d: DigestSettings) -> list[DigestResult]:
         return dispatch_digest(
-            self.engine, self.settings, d, self.owner, self.clock(),
-            client=self.client, outbox_dir=self.outbox_dir, retry_wait=self.retry_wait,
+            self.engine,
+            self.settings,
+            d,
+            self.owner,
+            self.clock(),
+            client=self.client,
+            outbox_dir=self.outbox_dir,
+            retry_wait=self.retry_wait,
         )
 
     def run_once(self, progress: Callable[[FeedResult], None] | None = None) -> CycleReport:
@@ -217,8 +240,13 @@ class Worker:
                 log.exception("tick failed; retrying on the next one")
 
         sched.add_job(
-            tick_job, IntervalTrigger(seconds=tick), id="tick", next_run_time=self.clock(),
-            max_instances=1, coalesce=True, misfire_grace_time=None,
+            tick_job,
+            IntervalTrigger(seconds=tick),
+            id="tick",
+            next_run_time=self.clock(),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
         )
         self._schedule_cron(sched)
 
@@ -229,8 +257,13 @@ class Worker:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, on_signal)
             signal.signal(signal.SIGINT, on_signal)
-        log.info("watcher running: %d feeds, %d profiles, %d digests, tick %ss",
-                 len(self.settings.feeds), len(self.settings.profiles), len(self.settings.digests), tick)
+        log.info(
+            "watcher running: %d feeds, %d profiles, %d digests, tick %ss",
+            len(self.settings.feeds),
+            len(self.settings.profiles),
+            len(self.settings.digests),
+            tick,
+        )
         sched.start()
 
     def _schedule_cron(self, sched: BlockingScheduler) -> None:
@@ -240,8 +273,13 @@ class Worker:
         for d in self.settings.digests:
             if not d.immediate:
                 sched.add_job(
-                    self._cron_job, d.trigger(), args=[d.name], id=f"digest:{d.name}",
-                    max_instances=1, coalesce=True, misfire_grace_time=3600,
+                    self._cron_job,
+                    d.trigger(),
+                    args=[d.name],
+                    id=f"digest:{d.name}",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=3600,
                 )
 
     def _cron_job(self, name: str) -> None:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 from watcher.config import DatabaseSettings, DigestSettings, FeedSettings, Settings
 from watcher.profiles import derive_profile
@@ -22,9 +23,13 @@ FEED_SUFFIXES = {".xml", ".atom", ".json", ".rss"}
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    extensions_map = {".xml": "application/rss+xml", ".atom": "application/atom+xml", ".json": "application/feed+json"}
+    extensions_map: ClassVar[dict[str, str]] = {
+        ".xml": "application/rss+xml",
+        ".atom": "application/atom+xml",
+        ".json": "application/feed+json",
+    }
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -57,7 +62,9 @@ def demo_settings(base: Settings, base_url: str, out_dir: Path, seeds_dir: Path 
     names = sorted(profiles)
     digests = [
         DigestSettings(name="demo-email", profiles=names, channel="email", to=["analyst@example.org"]),
-        DigestSettings(name="demo-webhook", profiles=names, channel="webhook", url="https://hooks.example.org/watcher"),
+        DigestSettings(
+            name="demo-webhook", profiles=names, channel="webhook", url="https://hooks.example.org/watcher"
+        ),
     ]
     polling = base.polling.model_copy(update={"allow_private_networks": True})
     return Settings(

@@ -233,7 +233,12 @@ def attempts(engine: Engine, run_id: int) -> int:
 
 def last_run_time(engine: Engine, digest: str) -> datetime | None:
     with engine.connect() as conn:
-        q = select(DigestRun.created_at).where(DigestRun.digest == digest).order_by(DigestRun.id.desc()).limit(1)
+        q = (
+            select(DigestRun.created_at)
+            .where(DigestRun.digest == digest)
+            .order_by(DigestRun.id.desc())
+            .limit(1)
+        )
         return conn.execute(q).scalar()
 
 
@@ -244,14 +249,21 @@ def preview_digest(engine: Engine, d: DigestSettings, now: datetime) -> Digest:
         try:
             run_id = conn.execute(
                 DigestRun.__table__.insert()
-                .values(digest=d.name, key=f"{d.name}-preview", status="pending", attempts=0,
-                        next_attempt_at=now, created_at=now)
+                .values(
+                    digest=d.name,
+                    key=f"{d.name}-preview",
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
                 .returning(DigestRun.id)
             ).scalar_one()
             ids = list(conn.execute(_next_batch(d.name, d.profiles, d.max_items)).scalars())
             if ids:
                 conn.execute(
-                    Delivery.__table__.insert(), [{"digest": d.name, "match_id": m, "run_id": run_id} for m in ids]
+                    Delivery.__table__.insert(),
+                    [{"digest": d.name, "match_id": m, "run_id": run_id} for m in ids],
                 )
             return _load(conn, run_id, d.profiles)
         finally:
