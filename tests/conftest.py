@@ -25,7 +25,7 @@ def need_shared(*parts: str) -> Path:
     return path
 
 
-def _pg_admin():  # noqa: ANN202
+def _pg_admin():
     import psycopg
 
     try:

@@ -66,7 +66,11 @@ def poll_feed(
     try:
         with hosts.slot(claim.url):
             got = fetch(
-                client, claim.url, etag=claim.etag, last_modified=claim.last_modified, limits=fetch_limits(polling)
+                client,
+                claim.url,
+                etag=claim.etag,
+                last_modified=claim.last_modified,
+                limits=fetch_limits(polling),
             )
     except FetchError as exc:
         return _failed(engine, claim, owner, polling, now, rng, str(exc), exc.kind, exc.retry_after)
@@ -78,9 +82,15 @@ def poll_feed(
     if got.not_modified or (got.body_sha256 and got.body_sha256 == claim.body_sha256):
         # 304 or the same bytes again: nothing to parse.
         times = item_store.recent_entry_times(engine, claim.id)
-        nxt = next_poll_after_success(now, base, polling.min_interval, polling.max_interval, times, claim.ttl_minutes)
+        nxt = next_poll_after_success(
+            now, base, polling.min_interval, polling.max_interval, times, claim.ttl_minutes
+        )
         outcome = feed_store.PollOutcome(
-            status="ok", next_poll_at=nxt, polled_at=now, etag=got.etag, last_modified=got.last_modified,
+            status="ok",
+            next_poll_at=nxt,
+            polled_at=now,
+            etag=got.etag,
+            last_modified=got.last_modified,
             new_url=new_url,
         )
         feed_store.record_outcome(engine, claim, owner, outcome)
@@ -102,10 +112,19 @@ def poll_feed(
         matches.update(s.profile for s in scores if s.matched)
 
     times = [e.published for e in parsed.entries]
-    nxt = next_poll_after_success(now, base, polling.min_interval, polling.max_interval, times, parsed.ttl_minutes)
+    nxt = next_poll_after_success(
+        now, base, polling.min_interval, polling.max_interval, times, parsed.ttl_minutes
+    )
     outcome = feed_store.PollOutcome(
-        status="ok", next_poll_at=nxt, polled_at=now, etag=got.etag, last_modified=got.last_modified,
-        body_sha256=got.body_sha256, title=parsed.title, ttl_minutes=parsed.ttl_minutes, new_url=new_url,
+        status="ok",
+        next_poll_at=nxt,
+        polled_at=now,
+        etag=got.etag,
+        last_modified=got.last_modified,
+        body_sha256=got.body_sha256,
+        title=parsed.title,
+        ttl_minutes=parsed.ttl_minutes,
+        new_url=new_url,
     )
     feed_store.record_outcome(engine, claim, owner, outcome)
     if parsed.problem:
@@ -131,7 +150,10 @@ def _failed(
         nxt = next_poll_after_failure(now, base, claim.error_count + 1, retry_after, polling.max_backoff, rng)
         status = "error" if claim.error_count == 0 else "backoff"
     feed_store.record_outcome(
-        engine, claim, owner, feed_store.PollOutcome(status=status, next_poll_at=nxt, polled_at=now, error=error)
+        engine,
+        claim,
+        owner,
+        feed_store.PollOutcome(status=status, next_poll_at=nxt, polled_at=now, error=error),
     )
     log.warning("feed %s: %s", claim.url, error)
     return FeedResult(claim.url, "gone" if kind == "gone" else "error", error=error)
