@@ -238,6 +238,7 @@ def derive_profile(seed_texts: Sequence[str], description: str = "") -> ProfileS
                 anchors[t.low] = anchors[a]
                 break
 
+    topic_name = max(sorted(topic), key=lambda f: cap_count[f])
     ambiguous: dict[str, list[str]] = {}
     for w in sorted(anchors):
         if w in KNOWN_HOMONYMS:
@@ -250,7 +251,7 @@ def derive_profile(seed_texts: Sequence[str], description: str = "") -> ProfileS
     for w in ambiguous:
         ambiguous[w] = [normalize_term(x) for x in ambiguous[w]]
     return ProfileSpec(
-        description=description or f"derived from {len(seeds)} seed article(s); topic: {max(topic)}",
+        description=description or f"derived from {len(seeds)} seed article(s); topic: {topic_name}",
         threshold=THRESHOLD,
         anchors=anchors,
         terms=terms,

@@ -1,0 +1,277 @@
+"""`watcher profile …`, `watcher eval` and `watcher score`.
+
+Profiles come from the ``[profiles]`` tables of the config. Only that part of
+the file is read here (``_load_profiles``), so profile work keeps going while
+other sections are being edited. Errors are one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import tomlkit
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from watcher.profiles import ProfileSpec, compile_profiles, derive_profile, explain_text, spec_to_toml
+from watcher.profiles.evaluate import EvalDataError, evaluate, format_report, load_labeled
+from watcher.profiles.suggest import suggest_details
+
+profile_app = typer.Typer(help="Derive, inspect and tune keyword profiles.", no_args_is_help=True)
+out = Console(highlight=False)
+err = Console(stderr=True, markup=False)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="Config file (default: $WATCHER_CONFIG or config/watcher.toml)."),
+]
+SeedsOpt = Annotated[Path, typer.Option("--seeds", help="Directory of seed articles (*.txt).")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", "-p", help="Only this profile.")]
+
+
+def _fail(message: str) -> NoReturn:
+    err.print("error:", style="red", end=" ")
+    err.print(message, markup=False)
+    raise typer.Exit(2)
+
+
+def _config_file(path: Path | None) -> Path:
+    if path is not None:
+        return path
+    from watcher.config import config_path
+
+    return config_path()
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(table)"
+        parts.append(f"{loc}: {e['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def _load_profiles(path: Path) -> dict[str, ProfileSpec]:
+    """The validated ``[profiles.*]`` tables of a config file ({} when absent)."""
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        _fail(f"{path}: not valid TOML: {exc}")
+    tables = data.get("profiles", {})
+    if not isinstance(tables, dict):
+        _fail(f"{path}: [profiles] must be a table of profiles")
+    specs: dict[str, ProfileSpec] = {}
+    for name, table in tables.items():
+        try:
+            specs[name] = ProfileSpec.model_validate(table)
+        except ValidationError as exc:
+            _fail(f"{path}: profile {name!r}: {_describe(exc)}")
+    return specs
+
+
+def _read_seeds(seeds: Path) -> list[str]:
+    files = sorted(seeds.glob("*.txt")) if seeds.is_dir() else []
+    if not files:
+        _fail(f"no seed articles (*.txt) in {seeds}")
+    return [f.read_text(encoding="utf-8", errors="replace") for f in files]
+
+
+def _profiles_or_derived(config: Path | None, seeds: Path, only: str | None) -> dict[str, ProfileSpec]:
+    """Profiles from config; with none configured, one derived from the seeds on the fly."""
+    path = _config_file(config)
+    specs = _load_profiles(path)
+    if not specs:
+        err.print(f"no profile in {path}: deriving 'libya' from {seeds}/ for this run", markup=False)
+        specs = {"libya": derive_profile(_read_seeds(seeds))}
+    if only is not None:
+        if only not in specs:
+            _fail(f"no profile named {only!r} (configured: {', '.join(sorted(specs))})")
+        specs = {only: specs[only]}
+    return specs
+
+
+def _iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        fh = path.open(encoding="utf-8")
+    except OSError as exc:
+        _fail(f"{path}: {exc.strerror or exc}")
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                _fail(f"{path}:{lineno}: not JSON: {exc.msg}")
+            if not isinstance(obj, dict):
+                _fail(f"{path}:{lineno}: expected a JSON object")
+            yield obj
+
+
+@profile_app.command("derive")
+def derive(
+    name: Annotated[str, typer.Option("--name", help="Profile name.")] = "libya",
+    seeds: SeedsOpt = Path("seeds"),
+    config: ConfigOpt = None,
+) -> None:
+    """Derive a profile from seed articles and write it into the config as [profiles.NAME]."""
+    texts = _read_seeds(seeds)
+    spec = derive_profile(texts)
+    path = _config_file(config)
+    try:
+        doc = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    except Exception as exc:  # tomlkit raises several parse error types
+        _fail(f"{path}: not valid TOML: {exc}")
+    profiles = doc.get("profiles")
+    if profiles is None:
+        profiles = tomlkit.table(is_super_table=True)
+        doc.add("profiles", profiles)
+    profiles[name] = spec_to_toml(spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    anchors = ", ".join(sorted(spec.anchors, key=lambda t: (-spec.anchors[t], t)))
+    out.print(f"wrote [profiles.{name}] to {path} from {len(texts)} seed article(s)", markup=False)
+    out.print(f"  anchors ({len(spec.anchors)}): {anchors}", markup=False)
+    top = ", ".join(list(spec.terms)[:15])
+    out.print(f"  context terms: {len(spec.terms)} (top: {top})", markup=False)
+    if spec.ambiguous:
+        out.print(f"  ambiguous: {', '.join(spec.ambiguous)}", markup=False)
+    out.print(f"  threshold: {spec.threshold:g}", markup=False)
+
+
+@profile_app.command("explain")
+def explain(
+    text: Annotated[str | None, typer.Argument(help="Text to score (title and summary in one).")] = None,
+    item: Annotated[
+        Path | None, typer.Option("--item", help="A JSON file with one item (title, summary).")
+    ] = None,
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+    seeds: SeedsOpt = Path("seeds"),
+) -> None:
+    """Show which terms fired for one text or item, their contributions and the total vs threshold."""
+    if (text is None) == (item is None):
+        _fail("give either TEXT or --item FILE.json")
+    title, summary, source = text or "", "", None
+    if item is not None:
+        try:
+            obj = json.loads(item.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            _fail(f"{item}: cannot read a JSON item: {exc}")
+        if not isinstance(obj, dict):
+            _fail(f"{item}: expected a JSON object with title and summary")
+        title, summary, source = str(obj.get("title") or ""), str(obj.get("summary") or ""), obj.get("source")
+    specs = _profiles_or_derived(config, seeds, profile)
+    scorer = compile_profiles(specs)
+    for score in scorer.score(title, summary, source):
+        out.print(explain_text(score, specs[score.profile].threshold), markup=False)
+
+
+@profile_app.command("list")
+def list_profiles(config: ConfigOpt = None) -> None:
+    """Configured profiles: anchors, terms, threshold."""
+    path = _config_file(config)
+    specs = _load_profiles(path)
+    if not specs:
+        out.print(f"no profiles in {path}; run `watcher profile derive`", markup=False)
+        return
+    table = Table("name", "anchors", "terms", "threshold", "ambiguous", "excludes", "description")
+    for name, spec in sorted(specs.items()):
+        table.add_row(
+            name,
+            str(len(spec.anchors)),
+            str(len(spec.terms)),
+            f"{spec.threshold:g}",
+            str(len(spec.ambiguous)),
+            str(len(spec.exclude) + len(spec.exclude_sources)),
+            spec.description,
+        )
+    out.print(table)
+
+
+@profile_app.command("suggest")
+def suggest(
+    name: Annotated[str, typer.Argument(help="Profile to extend.")],
+    items: Annotated[Path, typer.Option("--items", help="JSONL of items to mine (title, summary).")],
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 30,
+    config: ConfigOpt = None,
+    seeds: SeedsOpt = Path("seeds"),
+) -> None:
+    """Propose terms that co-occur with the profile's anchors in matched items (nothing is changed)."""
+    specs = _profiles_or_derived(config, seeds, name)
+    scorer = compile_profiles(specs)
+    matched: list[str] = []
+    background: list[str] = []
+    for obj in _iter_jsonl(items):
+        title, summary = str(obj.get("title") or ""), str(obj.get("summary") or "")
+        hit = scorer.score(title, summary, obj.get("source"))[0].matched
+        (matched if hit else background).append(f"{title}\n{summary}")
+    if not matched:
+        _fail(f"no item in {items} matches profile {name!r}: nothing to learn from")
+    table = Table(
+        "term", "score", "matched items", "kind", title=f"suggestions for {name} ({len(matched)} matched)"
+    )
+    for s in suggest_details(specs[name], matched, background, limit=limit):
+        table.add_row(s.term, f"{s.score:.2f}", str(s.docs), "anchor?" if s.name else "term")
+    out.print(table)
+    out.print(
+        f"add the ones you want under [profiles.{name}.anchors] or [profiles.{name}.terms]", highlight=False
+    )
+
+
+def score_command(
+    items: Annotated[Path, typer.Option("--items", help="JSONL of items (id, title, summary, …).")],
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+    seeds: SeedsOpt = Path("seeds"),
+) -> None:
+    """Score items: one JSON line per item per profile on stdout."""
+    specs = _profiles_or_derived(config, seeds, profile)
+    scorer = compile_profiles(specs)
+    write = sys.stdout.write
+    for obj in _iter_jsonl(items):
+        title, summary = str(obj.get("title") or ""), str(obj.get("summary") or "")
+        for s in scorer.score(title, summary, obj.get("source")):
+            line = {"id": obj.get("id"), "score": s.score, "matched": s.matched, "profile": s.profile}
+            line["terms"] = list(s.terms)
+            write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def eval_command(
+    items: Annotated[Path, typer.Option("--items", help="Labeled JSONL (grade 0/1/2, labeled).")],
+    profile: ProfileOpt = None,
+    explain_errors: Annotated[
+        int, typer.Option("--explain-errors", min=0, help="List the N worst misses and false alarms.")
+    ] = 0,
+    config: ConfigOpt = None,
+    seeds: SeedsOpt = Path("seeds"),
+) -> None:
+    """Precision, recall, F1, average precision… of each profile next to the baselines."""
+    specs = _profiles_or_derived(config, seeds, profile)
+    try:
+        labeled = load_labeled(items)
+    except OSError as exc:
+        _fail(f"{items}: {exc.strerror or exc}")
+    except EvalDataError as exc:
+        _fail(str(exc))
+    seed_texts = _read_seeds(seeds) if seeds.is_dir() else []
+    if not seed_texts:
+        err.print(f"no seeds in {seeds}: the TF-IDF baseline is skipped", markup=False)
+    scorer = compile_profiles(specs)
+    for n, name in enumerate(scorer.names):
+        started = time.perf_counter()
+        report = evaluate(scorer, name, labeled, seed_texts, explain_errors=explain_errors)
+        if n:
+            typer.echo()
+        typer.echo(format_report(report))  # plain text: never wrapped to the terminal width
+        err.print(f"({time.perf_counter() - started:.1f}s)", markup=False)
