@@ -28,15 +28,25 @@ from w3lib.url import safe_url_string, url_query_cleaner
 
 from watcher.values import Entry, ParsedFeed
 
-__all__ = ["canonical_link", "html_to_text", "parse_feed", "shorten"]
+__all__ = [
+    "HTML_PAGE",
+    "NO_ENTRIES",
+    "canonical_link",
+    "find_alternates",
+    "html_to_text",
+    "parse_feed",
+    "shorten",
+]
 
 TITLE_LIMIT = 120
 SUMMARY_LIMIT = 4000
 KEY_LIMIT = 512
+MAX_ENTITY_VALUE = 64  # characters; real feeds declare entities for a symbol or a short name
 EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
 
 HTML_PAGE = "this is an HTML page, not a feed"
+NO_ENTRIES = "the feed has no entries"  # a valid but empty feed: callers may treat it as success
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/json")
 
 # Query parameters that only track the reader; dropping them makes one story one URL.
@@ -52,6 +62,7 @@ TRACKING_PARAMS = frozenset(
 )
 # fmt: on
 
+DATE_KEYS = ("published_parsed", "updated_parsed", "created_parsed")  # in order of preference
 SY_PERIOD_MINUTES = {"hourly": 60, "daily": 1440, "weekly": 10080, "monthly": 43200, "yearly": 525600}
 
 
@@ -248,8 +259,11 @@ def _fp_entry(e: Mapping[str, Any], source: str | None, base: str | None, now: d
         title_html=e.get("title"),
         summary_html=summary,
         link=e.get("link"),
-        dates=(_from_struct(e.get(k)) for k in ("published_parsed", "updated_parsed", "created_parsed")),
-        raw_date=str(e.get("published") or e.get("updated") or ""),
+        # dict.get: FeedParserDict.get would alias the keys to each other with a DeprecationWarning.
+        dates=(
+            _from_struct(dict.get(e, k)) for k in ("published_parsed", "updated_parsed", "created_parsed")
+        ),
+        raw_date=str(dict.get(e, "published") or dict.get(e, "updated") or ""),
         author=e.get("author"),
         source=source,
         base=base,
@@ -268,32 +282,34 @@ class _DtdGuard(DefusedExpatParser):
     """
 
     def __init__(self) -> None:
-        super().__init__(forbid_dtd=False, forbid_entities=False, forbid_external=True)
+        # forbid_entities installs the hooks below, which let plain text entities through.
+        super().__init__(forbid_dtd=False, forbid_entities=True, forbid_external=True)
         self.setContentHandler(_StopAtRoot())
 
     def defused_entity_decl(self, name, is_parameter_entity, value, base, sysid, pubid, notation_name):  # type: ignore[no-untyped-def]
-        if (
-            is_parameter_entity
-            or value is None
-            or sysid
-            or pubid
-            or notation_name
-            or re.search(r"[&%]", value)
-        ):
-            raise _UnsafeXml(
-                f"declares a {'parameter' if is_parameter_entity else 'nested or external'} "
-                f"XML entity {name!r}"
-            )
+        if is_parameter_entity:
+            kind = "a parameter"
+        elif value is None or sysid or pubid or notation_name:
+            kind = "an external"
+        elif "&" in value or "%" in value:
+            kind = "a nested"
+        elif len(value) > MAX_ENTITY_VALUE:  # quadratic blowup: one big entity used many times
+            kind = "an oversized"
+        else:
+            return  # plain text, e.g. <!ENTITY copy "(C)">
+        raise _UnsafeXml(f"declares {kind} XML entity {name!r}")
 
     def defused_unparsed_entity_decl(self, name, base, sysid, pubid, notation_name):  # type: ignore[no-untyped-def]
         raise _UnsafeXml(f"declares an unparsed XML entity {name!r}")
 
 
 class _StopAtRoot(xml.sax.ContentHandler):
-    def startElementNS(self, name, qname, attrs):  # type: ignore[no-untyped-def]
+    """The DTD precedes the root element, so the check ends where the content begins."""
+
+    def startElement(self, *args: object) -> None:
         raise _PrologDone
 
-    startElement = startElementNS
+    startElementNS = startElement
 
 
 class _PrologDone(Exception):
@@ -314,8 +330,10 @@ def _xml_refusal(body: bytes) -> str | None:
     except _PrologDone:
         return None
     except _UnsafeXml as exc:
-        return f"refused: the document {exc} (entity expansion / external entity attack)"
-    except (DefusedXmlException, xml.sax.SAXException, ValueError, LookupError) as exc:
+        return f"refused: the document {exc} (possible entity-expansion or external-entity attack)"
+    except DefusedXmlException as exc:
+        return f"refused: the document uses a forbidden XML construct ({exc!r})"
+    except (xml.sax.SAXException, ValueError, LookupError) as exc:
         # Unreadable prolog (e.g. an encoding expat lacks): do not gamble on feedparser's regexes.
         return f"refused: the document declares XML entities in a prolog that cannot be checked ({exc})"
     return None
@@ -368,11 +386,15 @@ def find_alternates(body: bytes, url: str | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _describe_bozo(exc: BaseException | None) -> str:
+def _describe_bozo(exc: BaseException | None, body: bytes) -> str:
     if exc is None:
         return "malformed feed"
     if isinstance(exc, xml.sax.SAXParseException):
-        return f"not well-formed XML: {exc.getMessage()} at line {exc.getLineNumber()}"
+        line = exc.getLineNumber()
+        head = body[:80].replace(b"\x00", b"").lstrip(b"\xef\xbb\xbf\xfe\xff \t\r\n")
+        if not head.startswith(b"<?xml") and line > 1:
+            line -= 1  # feedparser prepended an XML declaration line before parsing
+        return f"not well-formed XML: {exc.getMessage()} at line {line}"
     name = type(exc).__name__
     if name == "CharacterEncodingOverride":
         return f"wrong character encoding declared: {exc}"
@@ -416,11 +438,11 @@ def _parse_xml(body: bytes, url: str | None, content_type: str | None, now: date
     exc = result.get("bozo_exception")
     # A missing or odd Content-Type is the server's quirk, not a broken body: not worth a problem.
     quirk = type(exc).__name__ == "NonXMLContentType"
-    problem = _describe_bozo(exc) if result.get("bozo") and not quirk else None
+    problem = _describe_bozo(exc, body) if result.get("bozo") and not quirk else None
     if not entries:
         if _looks_like_html(body, content_type) and not result.get("version"):
             return ParsedFeed(title, base, (), HTML_PAGE, None, find_alternates(body, url))
-        problem = problem or ("the feed has no entries" if result.get("version") else "not a feed")
+        problem = problem or (NO_ENTRIES if result.get("version") else "not a feed")
     return ParsedFeed(title, base, tuple(entries), problem, _ttl(feed))
 
 
@@ -443,7 +465,7 @@ def _parse_json(body: bytes, url: str | None, now: datetime) -> ParsedFeed:
             entries.append(_json_entry(item, title, base, feed_author, now))
         except Exception:  # one odd item must not cost the others
             continue
-    problem = None if entries else "the feed has no entries"
+    problem = None if entries else NO_ENTRIES
     return ParsedFeed(title, home, tuple(entries), problem)
 
 
