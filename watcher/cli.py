@@ -184,7 +184,10 @@ def feeds_add(
     try:
         check_url(url, settings.polling.allow_private_networks)
     except FetchError as exc:
-        raise UserError(f"refused: {exc}") from None
+        if exc.kind != "dns":
+            raise UserError(f"refused: {exc}") from None
+        # A name that does not resolve today may tomorrow; every fetch is checked again anyway.
+        err.print(f"warning: {exc}; following it anyway", highlight=False)
     seconds = _duration(interval, parse_duration) if interval else None
     engine = _engine(settings)
     if add_feed(engine, url, name, seconds, _now()):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
+
+_BARE_AMP = re.compile(rb"&(?!(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#x[0-9A-Fa-f]+);)")
 
 
 class OpmlError(Exception):
@@ -17,7 +20,16 @@ def read_opml(data: bytes) -> list[tuple[str, str | None]]:
     """(url, title) of every outline with an xmlUrl, nested folders included, first occurrence kept."""
     try:
         root = fromstring(data)
-    except (ET.ParseError, DefusedXmlException) as exc:
+    except ET.ParseError as exc:
+        # Exported lists often carry raw '&' in feed URLs; escape those and try once more.
+        repaired = _BARE_AMP.sub(b"&amp;", data)
+        if repaired == data:
+            raise OpmlError(f"not a readable OPML file: {exc}") from None
+        try:
+            root = fromstring(repaired)
+        except (ET.ParseError, DefusedXmlException) as exc2:
+            raise OpmlError(f"not a readable OPML file: {exc2}") from None
+    except DefusedXmlException as exc:
         raise OpmlError(f"not a readable OPML file: {exc}") from None
     if root.tag.lower() != "opml":
         raise OpmlError(f"not an OPML file (root element is <{root.tag}>)")
