@@ -185,7 +185,6 @@ def dispatch_digest(
     *,
     client: httpx.Client,
     outbox_dir: Path | None = None,
-    retry_wait: float | None = None,
 ) -> list[DigestResult]:
     """Send what this digest owes: first any pending run (same key as before), else a new run."""
     if not outbox.has_pending(engine, d.name):
@@ -198,8 +197,7 @@ def dispatch_digest(
             if outbox_dir is not None:
                 result.files = write_digest_files(digest, d, outbox_dir, sender=settings.smtp.sender)
             else:
-                kwargs = {} if retry_wait is None else {"retry_wait": retry_wait}
-                deliver(digest, d, settings.smtp, client=client, **kwargs)
+                deliver(digest, d, settings.smtp, client=client)
         except PermanentDeliveryError as exc:
             outbox.mark_failed(engine, run_id, str(exc), retry_at=None)
             result.status, result.error = "failed", str(exc)

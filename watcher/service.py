@@ -70,18 +70,21 @@ class Worker:
         *,
         outbox_dir: Path | None = None,
         clock: Callable[[], datetime] = utcnow,
-        retry_wait: float | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.outbox_dir = outbox_dir
-        self.retry_wait = retry_wait
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         db = settings.database
         self.engine = open_store(db.url, pool_size=db.pool_size, max_overflow=db.max_overflow)
         self.lock = SingleWorkerLock(self.engine) if is_sqlite(self.engine) else None
         p = settings.polling
-        self.client: httpx.Client = make_client(p.user_agent)
+        self.client: httpx.Client = make_client(p.user_agent, max_connections=p.concurrency)
+        # Webhook endpoints are the operator's own config, so they get a plain client without the
+        # private-address guard that protects feed fetching.
+        self.hook_client = httpx.Client(
+            headers={"User-Agent": p.user_agent}, timeout=httpx.Timeout(30.0, connect=10.0), trust_env=False
+        )
         self.hosts = HostLimiter(p.per_host)
         self.scorer: Scorer = compile_profiles(settings.profiles)
         self.rng = random.Random()
@@ -96,6 +99,7 @@ class Worker:
 
     def close(self) -> None:
         self.client.close()
+        self.hook_client.close()
         if self.lock:
             self.lock.release()
         self.engine.dispose()
@@ -205,9 +209,8 @@ class Worker:
             d,
             self.owner,
             self.clock(),
-            client=self.client,
+            client=self.hook_client,
             outbox_dir=self.outbox_dir,
-            retry_wait=self.retry_wait,
         )
 
     def run_once(self, progress: Callable[[FeedResult], None] | None = None) -> CycleReport:
