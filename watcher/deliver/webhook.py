@@ -1,0 +1,70 @@
+"""POST digest bodies to a webhook, signed, one request per part."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import httpx
+
+from watcher.deliver.errors import classify_http_exception, classify_response
+from watcher.digest.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+USER_AGENT = "watcher/0.1 (digest webhook)"
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """The exact bytes that are signed and sent: compact, sorted keys, UTF-8."""
+    return json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
+
+
+def idempotency_key(key: str, part: int, parts: int) -> str:
+    """``key`` for a one-part digest, ``key:<part>`` (1-based) when it is split."""
+    return key if parts == 1 else f"{key}:{part}"
+
+
+def request_headers(data: bytes, *, idem_key: str, secret: bytes | None, now: int) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        TIMESTAMP_HEADER: str(int(now)),
+        IDEMPOTENCY_HEADER: idem_key,
+    }
+    if secret:
+        headers[SIGNATURE_HEADER] = sign(data, secret, int(now))
+    return headers
+
+
+def post_webhook(
+    client: httpx.Client,
+    url: str,
+    bodies: list[dict[str, Any]],
+    *,
+    key: str,
+    secret: bytes | None,
+    now: int,
+    timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+    first_part: int = 1,
+    parts: int | None = None,
+) -> None:
+    """POST every body in order; stop at the first failure with a classified DeliveryError.
+
+    ``first_part``/``parts`` let a caller resume a split digest at the part that failed
+    while keeping the part numbers (and so the idempotency keys) unchanged.
+    """
+    total = parts if parts is not None else first_part - 1 + len(bodies)
+    for n, body in enumerate(bodies, first_part):
+        data = encode_body(body)
+        headers = request_headers(data, idem_key=idempotency_key(key, n, total), secret=secret, now=now)
+        try:
+            response = client.post(url, content=data, headers=headers, timeout=timeout)
+        except Exception as exc:
+            raise classify_http_exception(exc) from exc
+        error = classify_response(response, now)
+        if error is not None:
+            raise error
+        log.debug("webhook: part %d/%d of %s accepted (%d)", n, total, key, response.status_code)

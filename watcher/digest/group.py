@@ -1,0 +1,107 @@
+"""Fold cross-feed duplicates of one story into a single digest item.
+
+Two items of the same profile are the same story when they share a canonical
+link, or when their title and summary are near-identical (wire copy
+republished by several outlets). The highest-scoring copy leads; the others
+are listed under ``also`` and their match ids ride along in
+``extra_match_ids`` so every folded match is marked delivered with the digest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from urllib.parse import urlsplit, urlunsplit
+
+from rapidfuzz import fuzz
+
+from watcher.digest.text import plain_text
+from watcher.values import Digest, DigestItem
+
+TITLE_SIMILARITY = 90.0  # rapidfuzz ratio (0–100) on normalized titles
+SUMMARY_SIMILARITY = 85.0  # … and on the start of the summaries
+TITLE_ONLY_SIMILARITY = 96.0  # when one side has no summary, the title must carry it alone
+_SUMMARY_PREFIX = 240  # outlets truncate summaries differently; compare the start only
+
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def _norm_text(value: str) -> str:
+    return _NON_WORD.sub(" ", plain_text(value).casefold()).strip()
+
+
+def link_key(link: str | None) -> str | None:
+    """Comparable form of a canonical link: scheme-agnostic, host lower-cased, no fragment or trailing /."""
+    if not link:
+        return None
+    try:
+        parts = urlsplit(link.strip())
+    except ValueError:
+        return link.strip()
+    if not parts.netloc:
+        return link.strip()
+    host = parts.netloc.lower().removeprefix("www.")
+    path = parts.path.rstrip("/")
+    return urlunsplit(("", host, path, parts.query, ""))
+
+
+@dataclasses.dataclass(slots=True)
+class _Story:
+    lead: DigestItem
+    link: str | None
+    title: str
+    summary: str
+    also: list[tuple[str, str | None]]
+    extra: list[int]
+
+
+def _same_story(story: _Story, link: str | None, title: str, summary: str) -> bool:
+    if link is not None and link == story.link:
+        return True
+    if fuzz.ratio(title, story.title, score_cutoff=TITLE_SIMILARITY) == 0:
+        return False
+    if not summary or not story.summary:
+        return fuzz.ratio(title, story.title, score_cutoff=TITLE_ONLY_SIMILARITY) > 0
+    return (
+        fuzz.ratio(
+            summary[:_SUMMARY_PREFIX], story.summary[:_SUMMARY_PREFIX], score_cutoff=SUMMARY_SIMILARITY
+        )
+        > 0
+    )
+
+
+def group_stories(items: Sequence[DigestItem], profiles: Sequence[str] = ()) -> list[DigestItem]:
+    """Collapse duplicates within each profile; highest score first within a profile.
+
+    Profiles come out in the order of ``profiles``, then any others in order of first
+    appearance. Grouping an already grouped list returns it unchanged.
+    """
+    order = {p: i for i, p in enumerate(dict.fromkeys([*profiles, *(it.profile for it in items)]))}
+    ranked = sorted(items, key=lambda it: (order[it.profile], -it.score, it.match_id))
+    stories: dict[str, list[_Story]] = {}
+    for item in ranked:
+        link, title, summary = link_key(item.link), _norm_text(item.title), _norm_text(item.excerpt)
+        bucket = stories.setdefault(item.profile, [])
+        # Compare with each story's lead only: grouping stays predictable (no chains of
+        # "similar to something similar") and idempotent.
+        home = next((s for s in bucket if _same_story(s, link, title, summary)), None)
+        if home is None:
+            bucket.append(_Story(item, link, title, summary, list(item.also), list(item.extra_match_ids)))
+            continue
+        for pair in ((item.source or "", item.link), *item.also):
+            if pair not in home.also:
+                home.also.append(pair)
+        home.extra.extend((item.match_id, *item.extra_match_ids))
+    return [
+        dataclasses.replace(s.lead, also=tuple(s.also), extra_match_ids=tuple(s.extra))
+        for bucket in stories.values()
+        for s in bucket
+    ]
+
+
+@lru_cache(maxsize=16)
+def grouped(digest: Digest) -> Digest:
+    """The digest with its items grouped into stories; every renderer works from this."""
+    return dataclasses.replace(digest, items=tuple(group_stories(digest.items, digest.profiles)))

@@ -1,0 +1,240 @@
+"""Digest → webhook request bodies: generic JSON, Slack (Block Kit) or Discord (embeds).
+
+Generic JSON is one body with this schema::
+
+    {"id": <digest key>, "digest": <name>, "created": <ISO 8601 UTC>, "profiles": [<name>, ...],
+     "items": [{"match_id": int, "profile": str, "title": str, "link": str | null, "source": str,
+                "published": <ISO 8601 UTC>, "score": float, "terms": [str, ...], "excerpt": str,
+                "also": [{"source": str, "link": str | null}, ...]}, ...]}
+
+Slack and Discord cap the size of one message, so a long digest becomes several
+bodies; each names the digest id and its part ("part 2/5") in its visible text,
+and the sender adds ``Idempotency-Key: <key>:<part>``. Links that are not
+http(s) are ``null`` in JSON and never become a link in chat formats.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from watcher.digest.render import subject
+from watcher.digest.text import shorten
+from watcher.digest.view import DigestView, ItemView, digest_view
+from watcher.values import Digest
+
+Format = Literal["json", "slack", "discord"]
+
+# Slack Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
+SLACK_MAX_BLOCKS = 50
+SLACK_SECTION_CHARS = 3000
+SLACK_HEADER_CHARS = 150
+SLACK_CONTEXT_CHARS = 3000
+# Discord embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
+DISCORD_MAX_EMBEDS = 10
+DISCORD_TITLE_CHARS = 256
+DISCORD_DESCRIPTION_CHARS = 4096
+DISCORD_FOOTER_CHARS = 2048
+DISCORD_AUTHOR_CHARS = 256
+DISCORD_TOTAL_CHARS = 6000
+DISCORD_CONTENT_CHARS = 2000
+
+MAX_ALSO_SHOWN = 10  # a story picked up by 40 outlets should not crowd out the others
+_DISCORD_COLOR = 0x1D4ED8
+
+
+def webhook_bodies(digest: Digest, fmt: Format) -> list[dict[str, Any]]:
+    view = digest_view(digest)
+    headline = subject(digest, prefix="").strip()
+    if fmt == "json":
+        return [_json_body(view)]
+    if fmt == "slack":
+        return _slack_bodies(view, headline)
+    if fmt == "discord":
+        return _discord_bodies(view, headline)
+    raise ValueError(f"unknown webhook format {fmt!r} (expected json, slack or discord)")
+
+
+# --- generic JSON ---------------------------------------------------------------------------------
+
+
+def _json_body(view: DigestView) -> dict[str, Any]:
+    return {
+        "id": view.key,
+        "digest": view.name,
+        "created": view.created_iso,
+        "profiles": list(view.profiles),
+        "items": [
+            {
+                "match_id": it.match_id,
+                "profile": it.profile,
+                "title": it.title,
+                "link": it.link,
+                "source": it.source,
+                "published": it.published_iso,
+                "score": it.score,
+                "terms": list(it.terms),
+                "excerpt": it.excerpt,
+                "also": [{"source": a.source, "link": a.link} for a in it.also],
+            }
+            for it in view.items
+        ],
+    }
+
+
+def _part_label(view: DigestView, part: int, parts: int) -> str:
+    return f"digest {view.name} · part {part}/{parts} · id {view.key}"
+
+
+def _pack(units: Iterable[tuple[int, Any]], budget: int) -> list[list[Any]]:
+    """Greedy packing of (cost, unit) into groups whose cost stays within ``budget``."""
+    groups: list[list[Any]] = []
+    used = budget + 1
+    for cost, unit in units:
+        if used + cost > budget:
+            groups.append([])
+            used = 0
+        groups[-1].append(unit)
+        used += cost
+    return groups or [[]]
+
+
+# --- Slack ----------------------------------------------------------------------------------------
+
+
+def _slack_escape(text: str) -> str:
+    # Slack's mrkdwn control characters; escaping "<" also defuses <!channel>-style mentions.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_link(link: str, label: str) -> str:
+    url = link.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
+    return f"<{url}|{_slack_escape(label)}>"
+
+
+def _slack_item_text(it: ItemView) -> str:
+    title = _slack_escape(shorten(it.title, 300))
+    head = f"*{_slack_link(it.link, shorten(it.title, 300))}*" if it.link else f"*{title}*"
+    meta = f"{_slack_escape(it.source)} · {it.published} · score {it.score_text}"
+    tail: list[str] = []
+    if it.terms:
+        tail.append("Matched: " + _slack_escape(", ".join(it.terms)))
+    if it.also:
+        shown = [
+            _slack_link(a.link, a.source) if a.link else _slack_escape(a.source)
+            for a in it.also[:MAX_ALSO_SHOWN]
+        ]
+        more = len(it.also) - MAX_ALSO_SHOWN
+        tail.append("Also reported by: " + ", ".join(shown) + (f" and {more} more" if more > 0 else ""))
+    fixed = len(head) + len(meta) + sum(len(t) + 1 for t in tail) + 3
+    excerpt = _slack_escape(it.excerpt)
+    if fixed + len(excerpt) > SLACK_SECTION_CHARS:
+        excerpt = shorten(excerpt, max(SLACK_SECTION_CHARS - fixed, 0))
+    text = "\n".join(x for x in (head, meta, excerpt, *tail) if x)
+    # Only pathological inputs (dozens of long links) get here; a hard cut keeps Slack from rejecting.
+    return text if len(text) <= SLACK_SECTION_CHARS else text[: SLACK_SECTION_CHARS - 1] + "…"
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _slack_bodies(view: DigestView, headline: str) -> list[dict[str, Any]]:
+    units: list[tuple[int, list[dict[str, Any]]]] = []
+    for section in view.sections:
+        for i, it in enumerate(section.items):
+            blocks = [_section(_slack_item_text(it)), {"type": "divider"}]
+            if i == 0:  # the profile heading travels with its first item: never orphaned at a part's end
+                blocks.insert(0, _section(f"*{_slack_escape(shorten(section.profile, 200))}*"))
+            units.append((len(blocks), blocks))
+    groups = _pack(units, SLACK_MAX_BLOCKS - 2)  # 2: header and context of every part
+    bodies = []
+    for n, group in enumerate(groups, 1):
+        label = _part_label(view, n, len(groups))
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": {"type": "plain_text", "text": shorten(headline, SLACK_HEADER_CHARS)}},
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": shorten(_slack_escape(label), SLACK_CONTEXT_CHARS)}],
+            },
+        ]
+        for unit in group:
+            blocks.extend(unit)
+        if not view.count:
+            blocks.append(_section("No new items."))
+        bodies.append({"text": f"{headline} ({label})", "blocks": blocks})
+    return bodies
+
+
+# --- Discord --------------------------------------------------------------------------------------
+
+_DISCORD_MARKDOWN = re.compile(r"([\\*_~`|\[\]()>#<])")
+
+
+def _discord_escape(text: str) -> str:
+    return _DISCORD_MARKDOWN.sub(r"\\\1", text)
+
+
+def _discord_link(link: str, label: str) -> str:
+    url = link.replace("(", "%28").replace(")", "%29")
+    return f"[{_discord_escape(label)}]({url})"
+
+
+def _discord_embed(it: ItemView) -> dict[str, Any]:
+    lines = [_discord_escape(it.excerpt)] if it.excerpt else []
+    if it.terms:
+        lines.append("**Matched:** " + _discord_escape(", ".join(it.terms)))
+    if it.also:
+        shown = [
+            _discord_link(a.link, a.source) if a.link else _discord_escape(a.source)
+            for a in it.also[:MAX_ALSO_SHOWN]
+        ]
+        more = len(it.also) - MAX_ALSO_SHOWN
+        lines.append("**Also reported by:** " + ", ".join(shown) + (f" and {more} more" if more > 0 else ""))
+    if it.link:
+        lines.append(it.link)  # the item named by its link in the visible text too
+    embed: dict[str, Any] = {
+        "title": shorten(it.title, DISCORD_TITLE_CHARS),
+        "description": shorten("\n".join(lines), DISCORD_DESCRIPTION_CHARS),
+        "author": {"name": shorten(it.source, DISCORD_AUTHOR_CHARS)},
+        "footer": {"text": shorten(f"{it.profile} · score {it.score_text}", DISCORD_FOOTER_CHARS)},
+        "timestamp": it.published_iso,
+        "color": _DISCORD_COLOR,
+    }
+    if it.link:
+        embed["url"] = it.link
+    return embed
+
+
+def _embed_chars(embed: dict[str, Any]) -> int:
+    return (
+        len(embed["title"])
+        + len(embed["description"])
+        + len(embed["author"]["name"])
+        + len(embed["footer"]["text"])
+    )
+
+
+def _discord_bodies(view: DigestView, headline: str) -> list[dict[str, Any]]:
+    embeds = [_discord_embed(it) for it in view.items]
+    # The 6000-character total is per message; pack by characters, then split any group over 10 embeds.
+    groups = [
+        g[i : i + DISCORD_MAX_EMBEDS]
+        for g in _pack(((_embed_chars(e), e) for e in embeds), DISCORD_TOTAL_CHARS)
+        for i in range(0, max(len(g), 1), DISCORD_MAX_EMBEDS)
+    ]
+    bodies = []
+    for n, group in enumerate(groups, 1):
+        name, key = view.name.replace("`", ""), view.key.replace("`", "")
+        content = f"**{_discord_escape(headline)}**\npart {n}/{len(groups)} · digest `{name}` · id `{key}`"
+        if not view.count:
+            content += "\nNo new items."
+        bodies.append(
+            {
+                "content": shorten(content, DISCORD_CONTENT_CHARS),
+                "embeds": group,
+                "allowed_mentions": {"parse": []},  # feed text must never ping anyone
+            }
+        )
+    return bodies
