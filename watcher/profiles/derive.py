@@ -14,6 +14,7 @@ frequencies (wordfreq) tell us which words are specific. The steps:
    acronyms of institution names that start with the topic ("Libyan National
    Army" → LNA). Given names that always precede an anchor surname are left
    out (they are shared by many people).
+   A specific name present in most seeds (a head of state, a capital) anchors too.
 4. *Second-order* entities are very rare names within a few words of a bound
    anchor ("Haftar … seized Sirte"); spelling variants of anchors in
    headlines (Hafter) join too. New envoys, prime ministers and towns in later
@@ -60,7 +61,7 @@ THRESHOLD = 2.0
 RARE_ZIPF = 2.5  # names rarer than this in general English are story-specific
 BOUND_ZIPF = 3.6  # a repeated name bound to the topic may be somewhat more common (a capital city)
 SECOND_ORDER_WINDOW = 6
-MAX_TERMS = 80
+MAX_TERMS = 100
 MIN_TERM_WEIGHT = 0.2
 
 _CONNECTORS = {"of", "to", "in", "on", "for", "al", "el", "bin", "ibn", "de", "le", "la"}
@@ -137,6 +138,13 @@ def _runs(sent: list[_Tok]) -> list[list[_Tok]]:
     return [[t for t in r] for r in runs if any(t.cap for t in r)]
 
 
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
 def _specificity(z: float) -> float:
     """0 for function words, ~1 for words like 'ceasefire', a bit more for rare names."""
     return max(0.0, min(1.2, (5.8 - z) / 2.5))
@@ -203,6 +211,10 @@ def derive_profile(seed_texts: Sequence[str], description: str = "") -> ProfileS
         z = zipf(w)
         if z < RARE_ZIPF or (z < BOUND_ZIPF and cap_count[w] >= 3):
             anchors[w] = BOUND_WEIGHT
+    # A specific name that runs through most seeds is part of the story too (a head of state, a capital).
+    for w in sorted(entities - topic):
+        if len(w) >= 4 and len(docs_of[w]) >= max(2, (len(seeds) + 1) // 2) and zipf(w) < BOUND_ZIPF:
+            anchors[w] = BOUND_WEIGHT
     for inst in sorted(institutions):
         acro = "".join(w[0] for w in inst.split())
         if zipf(acro) < RARE_ZIPF:
@@ -250,6 +262,14 @@ def derive_profile(seed_texts: Sequence[str], description: str = "") -> ProfileS
         terms[inst] = max(terms.get(inst, 0.0), 1.0)
     for w in ambiguous:
         ambiguous[w] = [normalize_term(x) for x in ambiguous[w]]
+    # One stemmed anchor for the topic family (libya* = Libya, Libyan, Libyans, Libya's), so an item
+    # saying both "Libya" and "Libyan" is not counted as naming two different actors.
+    forms = sorted(topic)
+    stem = _common_prefix(forms[0], forms[-1])
+    if len(topic) > 1 and len(stem) >= 5:
+        for form in topic:
+            anchors.pop(form, None)
+        anchors[stem + "*"] = TOPIC_WEIGHT
     return ProfileSpec(
         description=description or f"derived from {len(seeds)} seed article(s); topic: {topic_name}",
         threshold=THRESHOLD,
@@ -265,6 +285,7 @@ def _context_terms(
     """Specific words and repeated two-word phrases, weighted by specificity × seed coverage."""
     count: Counter[str] = Counter()
     docs: dict[str, set[int]] = defaultdict(set)
+    surface_zipf: dict[str, float] = {}
     for sent in sentences:
         prev: str | None = None
         for t in sent:
@@ -280,6 +301,7 @@ def _context_terms(
                 continue
             count[base] += 1
             docs[base].add(t.doc)
+            surface_zipf[base] = min(surface_zipf.get(base, 9.0), zipf(w))
             if prev is not None and zipf(prev) < 5.8 and zipf(base) < 5.8:
                 bigram = f"{prev} {base}"
                 count[bigram] += 1
@@ -289,10 +311,11 @@ def _context_terms(
     for term, n in count.items():
         if " " in term and n < 2:
             continue
-        spec = _specificity(zipf(term))
+        spec = _specificity(min(zipf(term), surface_zipf.get(term, 9.0)))
         coverage = 0.5 + 0.5 * len(docs[term]) / n_docs
         repeat = min(1.0, 0.6 + 0.2 * math.log2(n)) if n > 1 else 0.6
-        w = spec * coverage * repeat
+        # Once an anchor gates the item, even fairly common words central to the seeds say something.
+        w = (0.3 + 0.7 * min(1.0, spec)) * coverage * repeat if spec > 0 else 0.0
         if w >= MIN_TERM_WEIGHT:
             weights[term] = round(w, 2)
     best = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_TERMS]
