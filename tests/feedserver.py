@@ -62,9 +62,15 @@ class FeedServer:
         self._requests: list[Request] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="feedserver", daemon=True)
+        self._thread = threading.Thread(
+            # A short poll interval keeps close() (and so every test teardown) fast.
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="feedserver",
+            daemon=True,
+        )
 
     # -- lifecycle
 
@@ -121,6 +127,11 @@ class FeedServer:
         with self._lock:
             self._requests.append(request)
             return self._routes.get(request.path)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # clients that reset or speak TLS to us are what fault tests do on purpose
 
 
 def _handler_for(server: FeedServer) -> type[BaseHTTPRequestHandler]:
