@@ -94,7 +94,9 @@ class Scorer:
             )
         self._automaton = ahocorasick.Automaton()
         for key, entries in table.items():
-            self._automaton.add_word(key, tuple(entries))
+            # Only profiles with an anchor among the hits need any work: keep them at hand.
+            anchored = frozenset(e[0] for e in entries if e[1] == ANCHOR)
+            self._automaton.add_word(key, (tuple(entries), anchored))
         if table:
             self._automaton.make_automaton()
         self._empty = not table
@@ -104,15 +106,18 @@ class Scorer:
         out = [p.zero for p in self._profiles]
         if self._empty:
             return out
-        text = normalize(f"{title} \n {summary}")
+        found = [v for _, v in self._automaton.iter(normalize(f"{title} \n {summary}"))]
+        anchored: set[int] = set()
+        for _, pids in found:
+            if pids:
+                anchored.update(pids)
+        if not anchored:
+            return out  # context terms alone never score: the shared zero Score is the answer
         per_profile: dict[int, list[tuple[int, int, str, float]]] = {}
-        for _, entries in self._automaton.iter(text):
+        for entries, _ in found:
             for entry in entries:
-                found = per_profile.get(entry[0])
-                if found is None:
-                    per_profile[entry[0]] = [entry]
-                else:
-                    found.append(entry)
+                if entry[0] in anchored:
+                    per_profile.setdefault(entry[0], []).append(entry)
         for idx, entries in per_profile.items():
             out[idx] = self._score_one(self._profiles[idx], entries, title, summary, source)
         return out
@@ -146,7 +151,7 @@ class Scorer:
                     ruled_out.append(f"{term!r} ({', '.join(sorted(words & vetoes))})")
         context = sorted(terms.items(), key=lambda kv: (-kv[1], kv[0]))
         if not anchors:
-            # Keep what fired for explanations, but it adds nothing without an anchor.
+            # Every anchor was ruled out as ambiguous; show what fired, it adds nothing.
             reason = NO_ANCHOR
             if ruled_out:
                 reason += f"; ruled out as ambiguous: {', '.join(ruled_out)}"

@@ -14,21 +14,29 @@ import unicodedata
 
 from wordfreq import zipf_frequency
 
-_NON_WORD = re.compile(r"(?:['’]s\b|[^\w]|_)+")
+_NON_WORD = re.compile(r"[\W_]+")
+_POSSESSIVE = re.compile(r"['’]s\b")
+_COMBINING = re.compile(r"[\u0300-\u036f]+")
+# ASCII fast path: bytes.translate maps every non-alphanumeric byte to a space in one C call.
+_ASCII_SPACES = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
 
 
 def fold(text: str) -> str:
     """Lower-case and strip accents (Erdoğan → erdogan) so spellings meet."""
     text = text.lower()
     if not text.isascii():
-        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
     return text
 
 
 def normalize(text: str) -> str:
     """`` token token … `` — folded, possessives dropped, punctuation to spaces."""
-    # One regex pass turns every run of non-word characters into one space.
-    return " " + _NON_WORD.sub(" ", fold(text)) + " "
+    text = fold(text)
+    if "'" in text or "’" in text:
+        text = _POSSESSIVE.sub(" ", text)
+    if text.isascii():
+        return " " + " ".join(text.encode().translate(_ASCII_SPACES).decode().split()) + " "
+    return " " + " ".join(_NON_WORD.sub(" ", text).split()) + " "
 
 
 def normalize_term(term: str) -> str:
