@@ -214,6 +214,19 @@ def test_garbage_never_raises(body: bytes) -> None:
     assert parsed.entries == () and parsed.problem
 
 
+def test_truncated_and_mangled_bodies_never_raise() -> None:
+    body = rss(
+        item(title="t &amp; u", link="/a", description="&lt;p&gt;x&lt;/p&gt;", pubDate="Sun, 01 Mar 2026")
+    )
+    json_body = b'{"version": "https://jsonfeed.org/version/1", "items": [{"id": "1", "title": "t"}]}'
+    for source in (body, json_body, body.decode().encode("utf-16")):
+        for cut in range(0, len(source), 7):
+            parsed = parse_feed(source[:cut], now=NOW)
+            assert parsed.entries or parsed.problem
+            mangled = source[:cut] + b"\xff\x00<" + source[cut:]
+            assert parse_feed(mangled, now=NOW) is not None
+
+
 def test_file_path_body_is_not_opened(tmp_path: Path) -> None:
     secret = tmp_path / "feed.xml"
     secret.write_bytes(rss(item(title="LOCAL-FILE-CONTENT")))
