@@ -22,6 +22,7 @@ import json
 import socket
 import threading
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from email import policy
@@ -79,6 +80,14 @@ class _Handler:
         return "250 Message accepted"
 
 
+class _QuietController(Controller):
+    def factory(self):  # type: ignore[no-untyped-def]
+        # aiosmtpd warns (per connection) that AUTH without TLS is unsafe: true, and intended here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return super().factory()
+
+
 class SmtpSink:
     """An aiosmtpd server collecting messages; optionally requires AUTH LOGIN/PLAIN with ``auth``."""
 
@@ -96,7 +105,7 @@ class SmtpSink:
                 "auth_required": True,
                 "auth_require_tls": False,  # plain local test server; never do this for real
             }
-        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port, **kwargs)
+        self._controller = _QuietController(_Handler(self), hostname=self.host, port=self.port, **kwargs)
 
     def _authenticator(self, auth: tuple[str, str]):  # type: ignore[no-untyped-def]
         def check(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
@@ -110,7 +119,7 @@ class SmtpSink:
             )
             if ok:
                 self.logins.append(auth_data.login.decode())
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=ok)  # handled=False: aiosmtpd answers the 535
 
         return check
 
@@ -170,7 +179,7 @@ class WebhookReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="webhook-receiver", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="webhook-receiver", daemon=True
         )
 
     @property

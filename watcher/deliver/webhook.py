@@ -47,15 +47,21 @@ def post_webhook(
     key: str,
     secret: bytes | None,
     now: int,
-    timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+    timeout: httpx.Timeout | float | None = None,
     first_part: int = 1,
     parts: int | None = None,
 ) -> None:
     """POST every body in order; stop at the first failure with a classified DeliveryError.
 
-    ``first_part``/``parts`` let a caller resume a split digest at the part that failed
-    while keeping the part numbers (and so the idempotency keys) unchanged.
+    ``timeout`` defaults to the client's own, or DEFAULT_TIMEOUT if the client has none: a
+    webhook that never answers must not hold the sender. ``first_part``/``parts`` let a caller
+    resume a split digest at the part that failed while keeping the part numbers (and so the
+    idempotency keys) unchanged. The URL is never put in an error message: Slack and Discord
+    webhook URLs are credentials.
     """
+    if timeout is None:
+        has_own = any(v is not None for v in client.timeout.as_dict().values())
+        timeout = client.timeout if has_own else DEFAULT_TIMEOUT
     total = parts if parts is not None else first_part - 1 + len(bodies)
     for n, body in enumerate(bodies, first_part):
         data = encode_body(body)
