@@ -291,7 +291,8 @@ def _context_terms(
         for t in sent:
             w = t.low
             ok = w.isalpha() and len(w) >= 3 and w not in _CALENDAR and not _is_junk(t.text)
-            ok = ok and (t.low in entities or t.text[0].islower() or not t.cap)
+            # Sentence-initial capitals ("Read:", "Meanwhile") say nothing unless the word is a name.
+            ok = ok and (t.low in entities or t.text[0].islower())
             if not ok:
                 prev = None
                 continue

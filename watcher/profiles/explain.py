@@ -15,5 +15,5 @@ def explain_text(score: Score, threshold: float | None = None) -> str:
     for term, contribution in score.hits:
         lines.append(f"  {contribution:+6.2f}  {term}")
     if not score.hits:
-        lines.append("  (no profile term occurs)")
+        lines.append("  (no anchor fired; context terms never count on their own)")
     return "\n".join(lines)
