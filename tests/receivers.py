@@ -20,6 +20,8 @@ from __future__ import annotations
 import email
 import json
 import socket
+import ssl
+import subprocess
 import threading
 import time
 import warnings
@@ -28,7 +30,8 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -88,10 +91,32 @@ class _QuietController(Controller):
             return super().factory()
 
 
-class SmtpSink:
-    """An aiosmtpd server collecting messages; optionally requires AUTH LOGIN/PLAIN with ``auth``."""
+def self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for localhost/127.0.0.1 (needs the openssl command)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return cert, key
 
-    def __init__(self, *, auth: tuple[str, str] | None = None) -> None:
+
+class SmtpSink:
+    """An aiosmtpd server collecting messages.
+
+    ``auth=(user, password)`` requires AUTH LOGIN/PLAIN; ``tls="starttls"`` or ``"ssl"`` with
+    ``cert=(certfile, keyfile)`` (see :func:`self_signed_cert`) offers STARTTLS or speaks implicit TLS.
+    """
+
+    def __init__(
+        self,
+        *,
+        auth: tuple[str, str] | None = None,
+        tls: Literal["starttls", "ssl"] | None = None,
+        cert: tuple[Path, Path] | None = None,
+    ) -> None:
         self.host = "127.0.0.1"
         self.port = _free_port()
         self.messages: list[ReceivedMail] = []
@@ -105,6 +130,12 @@ class SmtpSink:
                 "auth_required": True,
                 "auth_require_tls": False,  # plain local test server; never do this for real
             }
+        if tls is not None:
+            if cert is None:
+                raise ValueError("tls needs cert=(certfile, keyfile)")
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*cert)
+            kwargs["ssl_context" if tls == "ssl" else "tls_context"] = context
         self._controller = _QuietController(_Handler(self), hostname=self.host, port=self.port, **kwargs)
 
     def _authenticator(self, auth: tuple[str, str]):  # type: ignore[no-untyped-def]

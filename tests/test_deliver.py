@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import smtplib
 import socket
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.receivers import SmtpSink, WebhookReceiver
+from tests.receivers import SmtpSink, WebhookReceiver, self_signed_cert
 from watcher.config import DigestSettings, SmtpSettings
 from watcher.deliver import (
     PermanentDeliveryError,
@@ -132,6 +133,24 @@ def test_smtp_login_uses_credentials_from_the_environment(monkeypatch: pytest.Mo
         with pytest.raises(PermanentDeliveryError, match="535") as err:
             send_email(msg, smtp)
         assert "wrong" not in str(err.value)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command for a test cert")
+@pytest.mark.parametrize("tls", ["starttls", "ssl"])
+def test_smtp_over_tls_verifies_the_server_certificate(
+    tls: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert = self_signed_cert(tmp_path)
+    msg = build_email(make_digest(1), sender="w@news.example", to=["a@x.example"], subject_prefix="[w]")
+    with SmtpSink(tls=tls, cert=cert) as sink:  # type: ignore[arg-type]
+        settings = SmtpSettings(host="localhost", port=sink.port, timeout=5, **{tls: True})
+        # Not trusted yet: a certificate failure, never a silent plaintext fallback.
+        with pytest.raises(TemporaryDeliveryError, match=r"SSL|certificate"):
+            send_email(msg, settings)
+        assert sink.messages == []
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))  # OpenSSL's default trust store, for this test
+        send_email(msg, settings)
+        assert len(sink.messages) == 1
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from watcher.digest.text import plain_text
 from watcher.values import Digest, DigestItem
@@ -57,19 +57,37 @@ class _Story:
     extra: list[int]
 
 
-def _same_story(story: _Story, link: str | None, title: str, summary: str) -> bool:
-    if link is not None and link == story.link:
-        return True
-    if fuzz.ratio(title, story.title, score_cutoff=TITLE_SIMILARITY) == 0:
-        return False
+def _similar(story: _Story, title: str, summary: str) -> bool:
+    """Summary check for a story whose title already matched at TITLE_SIMILARITY."""
     if not summary or not story.summary:
         return fuzz.ratio(title, story.title, score_cutoff=TITLE_ONLY_SIMILARITY) > 0
-    return (
-        fuzz.ratio(
-            summary[:_SUMMARY_PREFIX], story.summary[:_SUMMARY_PREFIX], score_cutoff=SUMMARY_SIMILARITY
+    a, b = summary[:_SUMMARY_PREFIX], story.summary[:_SUMMARY_PREFIX]
+    return fuzz.ratio(a, b, score_cutoff=SUMMARY_SIMILARITY) > 0
+
+
+@dataclasses.dataclass(slots=True)
+class _Profile:
+    stories: list[_Story] = dataclasses.field(default_factory=list)
+    titles: list[str] = dataclasses.field(default_factory=list)  # stories[i].title, for rapidfuzz.process
+    by_link: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def find(self, link: str | None, title: str, summary: str) -> _Story | None:
+        if link is not None and link in self.by_link:
+            return self.stories[self.by_link[link]]
+        # Earliest (best-scored) similar story wins; rapidfuzz scans the titles in C.
+        hits = process.extract(
+            title, self.titles, scorer=fuzz.ratio, score_cutoff=TITLE_SIMILARITY, limit=None
         )
-        > 0
-    )
+        for _, _, i in sorted(hits, key=lambda h: h[2]):
+            if _similar(self.stories[i], title, summary):
+                return self.stories[i]
+        return None
+
+    def add(self, story: _Story) -> None:
+        if story.link is not None:
+            self.by_link.setdefault(story.link, len(self.stories))
+        self.stories.append(story)
+        self.titles.append(story.title)
 
 
 def group_stories(items: Sequence[DigestItem], profiles: Sequence[str] = ()) -> list[DigestItem]:
@@ -80,15 +98,15 @@ def group_stories(items: Sequence[DigestItem], profiles: Sequence[str] = ()) -> 
     """
     order = {p: i for i, p in enumerate(dict.fromkeys([*profiles, *(it.profile for it in items)]))}
     ranked = sorted(items, key=lambda it: (order[it.profile], -it.score, it.match_id))
-    stories: dict[str, list[_Story]] = {}
+    groups: dict[str, _Profile] = {}
     for item in ranked:
         link, title, summary = link_key(item.link), _norm_text(item.title), _norm_text(item.excerpt)
-        bucket = stories.setdefault(item.profile, [])
+        group = groups.setdefault(item.profile, _Profile())
         # Compare with each story's lead only: grouping stays predictable (no chains of
         # "similar to something similar") and idempotent.
-        home = next((s for s in bucket if _same_story(s, link, title, summary)), None)
+        home = group.find(link, title, summary)
         if home is None:
-            bucket.append(_Story(item, link, title, summary, list(item.also), list(item.extra_match_ids)))
+            group.add(_Story(item, link, title, summary, list(item.also), list(item.extra_match_ids)))
             continue
         for pair in ((item.source or "", item.link), *item.also):
             if pair not in home.also:
@@ -96,8 +114,8 @@ def group_stories(items: Sequence[DigestItem], profiles: Sequence[str] = ()) -> 
         home.extra.extend((item.match_id, *item.extra_match_ids))
     return [
         dataclasses.replace(s.lead, also=tuple(s.also), extra_match_ids=tuple(s.extra))
-        for bucket in stories.values()
-        for s in bucket
+        for group in groups.values()
+        for s in group.stories
     ]
 
 

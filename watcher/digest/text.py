@@ -22,15 +22,23 @@ _LOOKS_LIKE_HTML = re.compile(r"<[A-Za-z/!?]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);
 
 
 def one_line(value: str | None) -> str:
-    """Printable single-line text: control and format characters become spaces, runs collapse.
+    """Printable single-line text: control characters become spaces, invisible format characters go.
 
     This is what makes header injection impossible: no CR, LF or other C0/C1
     character survives, whatever the feed put in a title.
     """
     if not value:
         return ""
-    cleaned = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in value)
-    return _SPACE.sub(" ", cleaned).strip()
+    if not value.isprintable():  # rare: only then pay for the per-character pass
+        value = "".join(_replacement(ch) for ch in value)
+    return _SPACE.sub(" ", value).strip()
+
+
+def _replacement(ch: str) -> str:
+    category = unicodedata.category(ch)
+    if category in ("Cc", "Zl", "Zp"):
+        return " "
+    return "" if category == "Cf" else ch  # soft hyphens, bidi overrides, zero-width marks
 
 
 def plain_text(value: str | None) -> str:
