@@ -119,7 +119,17 @@ def group_stories(items: Sequence[DigestItem], profiles: Sequence[str] = ()) -> 
     ]
 
 
-@lru_cache(maxsize=16)
 def grouped(digest: Digest) -> Digest:
     """The digest with its items grouped into stories; every renderer works from this."""
+    try:
+        return _grouped_cached(digest)
+    except TypeError:  # a list where a tuple was promised makes the value unhashable: skip the cache
+        return _group(digest)
+
+
+def _group(digest: Digest) -> Digest:
     return dataclasses.replace(digest, items=tuple(group_stories(digest.items, digest.profiles)))
+
+
+# build_email renders subject, text and HTML from one digest: group it once, not three times.
+_grouped_cached = lru_cache(maxsize=16)(_group)
