@@ -60,8 +60,10 @@ def _root(
         format="%(message)s",
         handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
     )
-    for noisy in ("httpx", "httpcore", "apscheduler", "alembic", "mail.log"):
+    for noisy in ("httpx", "httpcore", "alembic", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # APScheduler warns on every tick skipped while a long poll runs; that is by design here.
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.ERROR)
 
 
 def _settings() -> Settings:

@@ -79,6 +79,8 @@ class PollingSettings(_Strict):
     connect_timeout: Duration = 5.0
     read_timeout: Duration = 15.0
     deadline: Duration = 30.0
+    # A worker's claim on a feed or a digest run; a worker that dies loses its claims after this.
+    lease: Duration = 120.0
     max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     allow_private_networks: bool = False
     user_agent: str = "watcher/0.1 (+https://github.com/watcher-news/watcher)"

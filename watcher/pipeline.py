@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from watcher.config import DigestSettings, PollingSettings, Settings
 from watcher.deliver import PermanentDeliveryError, TemporaryDeliveryError, deliver, write_digest_files
 from watcher.fetch import FetchError, FetchLimits, HostLimiter, fetch
-from watcher.parse import parse_feed
+from watcher.parse import NO_ENTRIES, parse_feed
 from watcher.polling import next_poll_after_failure, next_poll_after_success
 from watcher.profiles import Scorer
 from watcher.store import feeds as feed_store
@@ -97,7 +97,7 @@ def poll_feed(
         return FeedResult(claim.url, "not_modified" if got.not_modified else "unchanged")
 
     parsed = parse_feed(got.body or b"", url=got.url, content_type=got.content_type, now=now)
-    if not parsed.entries and parsed.problem:
+    if not parsed.entries and parsed.problem and parsed.problem != NO_ENTRIES:
         problem = parsed.problem
         if parsed.alternates:
             problem += "; feeds found in the page: " + ", ".join(parsed.alternates[:5])
@@ -127,7 +127,7 @@ def poll_feed(
         new_url=new_url,
     )
     feed_store.record_outcome(engine, claim, owner, outcome)
-    if parsed.problem:
+    if parsed.problem and parsed.problem != NO_ENTRIES:
         log.info("%s: parsed with a problem: %s", claim.url, parsed.problem)
     return FeedResult(claim.url, "ok", new_entries=new_entries, matches=matches)
 
@@ -190,7 +190,7 @@ def dispatch_digest(
     if not outbox.has_pending(engine, d.name):
         outbox.create_run(engine, d.name, d.profiles, d.max_items, now, send_empty=d.send_empty)
     results = []
-    for run_id in outbox.claim_runs(engine, d.name, owner, now):
+    for run_id in outbox.claim_runs(engine, d.name, owner, now, lease_s=settings.polling.lease):
         digest = outbox.load_digest(engine, run_id, d.profiles)
         result = DigestResult(d.name, run_id, len(digest.items), "sent")
         try:

@@ -151,13 +151,13 @@ class Worker:
         """Claim and poll due feeds in batches until none is due."""
         p = self.settings.polling
         results: list[FeedResult] = []
-        batch = max(p.concurrency * 4, 32)
+        batch = p.concurrency * 4
+        # The lease must outlast a whole batch even if every fetch runs into its deadline.
+        lease = max(p.lease, 4 * p.deadline + 5)
         with ThreadPoolExecutor(max_workers=p.concurrency, thread_name_prefix="poll") as pool:
             while True:
                 now = self.clock()
-                claims = feed_store.claim_due_feeds(
-                    self.engine, self.owner, now, batch, lease_s=p.deadline * 4 + 60
-                )
+                claims = feed_store.claim_due_feeds(self.engine, self.owner, now, batch, lease_s=lease)
                 if not claims:
                     break
                 scorer = self.scorer

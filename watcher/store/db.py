@@ -9,9 +9,13 @@ from typing import IO, Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.sqlite import Insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+MIGRATION_LOCK = 0x77617463  # "watc": the advisory lock key held while migrating
 
 
 class StoreError(Exception):
@@ -66,8 +70,16 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (run on every start; a no-op when current)."""
     cfg = alembic_config()
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Several workers may start at once: one migrates, the others wait and find it done.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def dialect_insert(engine: Engine, table: Table) -> Insert:
+    """An INSERT that knows ON CONFLICT on both backends."""
+    return (postgresql if engine.dialect.name == "postgresql" else sqlite).insert(table)
 
 
 def is_sqlite(engine: Engine) -> bool:

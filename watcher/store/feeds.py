@@ -10,6 +10,7 @@ from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from watcher.store.db import dialect_insert
 from watcher.store.models import EntryRow, Feed
 
 ACTIVE = ("ok", "error", "backoff")
@@ -71,20 +72,21 @@ def sync_config_feeds(
             select(Feed.id, Feed.url, Feed.origin, Feed.status, Feed.name, Feed.interval_s)
         ).all()
         have = {r.url: r for r in rows}
+        missing: list[dict[str, object]] = []
         for url, (name, interval) in wanted.items():
             row = have.get(url)
             if row is None:
-                conn.execute(
-                    Feed.__table__.insert().values(
-                        url=url,
-                        name=name,
-                        interval_s=interval,
-                        origin="config",
-                        status="ok",
-                        error_count=0,
-                        next_poll_at=now,
-                        created_at=now,
-                    )
+                missing.append(
+                    {
+                        "url": url,
+                        "name": name,
+                        "interval_s": interval,
+                        "origin": "config",
+                        "status": "ok",
+                        "error_count": 0,
+                        "next_poll_at": now,
+                        "created_at": now,
+                    }
                 )
             elif (row.name, row.interval_s, row.origin) != (
                 name,
@@ -97,6 +99,11 @@ def sync_config_feeds(
                     .where(Feed.id == row.id)
                     .values(name=name, interval_s=interval, origin="config", status=status)
                 )
+        if missing:
+            # Workers starting together sync the same list: the database keeps the first insert.
+            conn.execute(
+                dialect_insert(engine, Feed.__table__).on_conflict_do_nothing(index_elements=["url"]), missing
+            )
         for url, row in have.items():
             if row.origin == "config" and url not in wanted and row.status != "removed":
                 conn.execute(update(Feed).where(Feed.id == row.id).values(status="removed"))

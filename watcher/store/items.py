@@ -6,17 +6,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, Insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from watcher.store.db import dialect_insert
 from watcher.store.models import Delivery, DigestRun, EntryRow, Feed, MatchRow
 from watcher.values import Entry, Score
-
-
-def _insert(engine: Engine, table: object) -> Insert:
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)  # type: ignore[arg-type]
 
 
 def known_keys(engine: Engine, feed_id: int, keys: Sequence[str]) -> set[str]:
@@ -61,7 +56,7 @@ def store_entries(
     ]
     with engine.begin() as conn:
         ins = (
-            _insert(engine, EntryRow.__table__)
+            dialect_insert(engine, EntryRow.__table__)
             .on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
             .returning(EntryRow.id, EntryRow.entry_key)
         )
@@ -81,7 +76,7 @@ def store_entries(
                     )
         if match_rows:
             conn.execute(
-                _insert(engine, MatchRow.__table__).on_conflict_do_nothing(
+                dialect_insert(engine, MatchRow.__table__).on_conflict_do_nothing(
                     index_elements=["entry_id", "profile"]
                 ),
                 match_rows,
