@@ -1,0 +1,221 @@
+"""A loopback feed farm: one asyncio HTTP/1.1 server in its own process serving N feeds.
+
+Feed ``i`` behaves by ``i % 10`` so the mix is fixed and reproducible:
+
+* 0-5 (60 %) ``etag``: constant ETag and Last-Modified, answers 304 to a matching conditional GET;
+* 6-7 (20 %) ``static``: no validators, the same bytes on every request (a 200 that changed nothing);
+* 8-9 (20 %) ``changing``: each phase puts ``NEW_PER_PHASE`` new items on top (new ETag too).
+
+Items (10-20 per feed) are titles and summaries of the shared dev set. The parent moves the
+farm to the next phase with ``GET /_phase/N``; ``/_stats`` counts answers by status, and
+``POST /hook`` is a webhook sink for digests. Only 127.0.0.1 is ever bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+from xml.sax.saxutils import escape
+
+from benchmarks.common import dev_items
+
+NEW_PER_PHASE = 5
+ITEM_POOL = 16_000
+LAST_MODIFIED = "Sat, 01 Jun 2024 00:00:00 GMT"
+MAX_HEADER_BYTES = 16 * 1024
+IDLE_TIMEOUT = 120.0
+
+
+def kind_of(i: int) -> str:
+    r = i % 10
+    return "etag" if r < 6 else "static" if r < 8 else "changing"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    guid: str
+    title: str
+    summary: str
+    link: str
+    pub: str
+
+
+def load_items(limit: int = ITEM_POOL) -> list[Item]:
+    out = []
+    for row in dev_items(limit):
+        try:
+            when = datetime.fromisoformat(row["published"].replace("Z", "+00:00"))
+            pub = format_datetime(when, usegmt=True)
+        except (ValueError, KeyError):
+            pub = LAST_MODIFIED
+        link = row.get("link") or f"https://example.org/{row['id']}"
+        out.append(Item(row["id"], row.get("title") or "", row.get("summary") or "", link, pub))
+    return out
+
+
+def feed_xml(i: int, phase: int, items: list[Item]) -> bytes:
+    """RSS 2.0 for feed ``i``; only ``changing`` feeds depend on the phase."""
+    n = 10 + i % 11
+    start = i * 37 - (phase * NEW_PER_PHASE if kind_of(i) == "changing" else 0)
+    parts = [
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>',
+        f"<title>Bench feed {i}</title><link>http://127.0.0.1/site/{i}</link>",
+        f"<description>feed {i} of the benchmark farm</description>",
+    ]
+    for k in range(n):
+        it = items[(start + k) % len(items)]
+        parts.append(
+            f"<item><title>{escape(it.title)}</title><link>{escape(it.link)}</link>"
+            f'<description>{escape(it.summary)}</description><guid isPermaLink="false">{it.guid}</guid>'
+            f"<pubDate>{it.pub}</pubDate></item>"
+        )
+    parts.append("</channel></rss>\n")
+    return "".join(parts).encode()
+
+
+class FarmState:
+    def __init__(self, items: list[Item]) -> None:
+        self.items = items
+        self.phase = 0
+        self.cache: dict[tuple[int, int], bytes] = {}
+        self.stats: Counter[str] = Counter()
+
+    def body(self, i: int) -> bytes:
+        key = (i, self.phase if kind_of(i) == "changing" else 0)
+        body = self.cache.get(key)
+        if body is None:
+            body = self.cache[key] = feed_xml(i, key[1], self.items)
+        return body
+
+    def answer(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if method == "POST" and path == "/hook":
+            self.stats["hook"] += 1
+            return 204, {}, b""
+        if path.startswith("/_phase/"):
+            self.phase = int(path.rsplit("/", 1)[1])
+            self.stats.clear()
+            return 200, {"Content-Type": "text/plain"}, b"ok"
+        if path == "/_stats":
+            return 200, {"Content-Type": "application/json"}, json.dumps(self.stats).encode()
+        if not (path.startswith("/feed/") and path.endswith(".xml")):
+            return 404, {}, b"not found"
+        i = int(path[6:-4])
+        kind = kind_of(i)
+        hdrs = {"Content-Type": "application/rss+xml; charset=utf-8"}
+        if kind == "etag":
+            hdrs.update(ETag=f'"e{i}"', **{"Last-Modified": LAST_MODIFIED})
+        elif kind == "changing":
+            hdrs["ETag"] = f'"c{i}-{self.phase}"'
+        if "ETag" in hdrs and headers.get("if-none-match") == hdrs["ETag"]:
+            self.stats["304"] += 1
+            return 304, hdrs, b""
+        self.stats[f"200 {kind}"] += 1
+        return 200, hdrs, self.body(i)
+
+
+REASONS = {200: "OK", 204: "No Content", 304: "Not Modified", 400: "Bad Request", 404: "Not Found"}
+
+
+async def _serve_conn(state: FarmState, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
+                return
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _version = [*lines[0].split(" "), "", ""][:3]
+            headers = {}
+            for line in lines[1:]:
+                name, sep, value = line.partition(":")
+                if sep:
+                    headers[name.strip().lower()] = value.strip()
+            length = int(headers.get("content-length") or 0)
+            if length:
+                await reader.readexactly(min(length, 10_000_000))
+            status, hdrs, body = state.answer(method, target.split("?", 1)[0], headers)
+            out = [f"HTTP/1.1 {status} {REASONS.get(status, 'OK')}"]
+            out += [f"{k}: {v}" for k, v in hdrs.items()]
+            out.append(f"Content-Length: {len(body)}")
+            close = headers.get("connection", "").lower() == "close"
+            if close:
+                out.append("Connection: close")
+            writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + (body if status != 304 else b""))
+            await writer.drain()
+            if close:
+                return
+    finally:
+        writer.close()
+
+
+async def _main(conn: Any, n_items: int) -> None:
+    state = FarmState(load_items(n_items))
+    server = await asyncio.start_server(
+        lambda r, w: _serve_conn(state, r, w), "127.0.0.1", 0, limit=MAX_HEADER_BYTES, backlog=1024
+    )
+    conn.send(server.sockets[0].getsockname()[1])
+    async with server:
+        await server.serve_forever()
+
+
+def _child(conn: Any, n_items: int) -> None:
+    asyncio.run(_main(conn, n_items))
+
+
+class Farm:
+    """The farm process, as a context manager: ``with Farm() as farm: farm.url(3)``."""
+
+    def __init__(self, n_items: int = ITEM_POOL) -> None:
+        self.n_items = n_items
+        self.port = 0
+        self._proc: multiprocessing.Process | None = None
+
+    def __enter__(self) -> Farm:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_child, args=(child, self.n_items), daemon=True, name="feed-farm")
+        self._proc.start()
+        for _ in range(120):  # bounded: 60 s
+            if parent.poll(0.5) or not self._proc.is_alive():
+                break
+        if not parent.poll(0):
+            self.close()
+            raise RuntimeError("the feed farm did not start (see its traceback above)")
+        self.port = parent.recv()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.join(10)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join(5)
+            self._proc = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, i: int) -> str:
+        return f"{self.base}/feed/{i}.xml"
+
+    def _get(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.base + path, timeout=10) as resp:
+            return resp.read()
+
+    def set_phase(self, phase: int) -> None:
+        self._get(f"/_phase/{phase}")
+
+    def stats(self) -> dict[str, int]:
+        return json.loads(self._get("/_stats"))
