@@ -7,7 +7,9 @@ run) so one bad feed or one dead endpoint never stops the rest.
 from __future__ import annotations
 
 import logging
+import os
 import random
+import signal
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -169,6 +171,12 @@ class DigestResult:
     files: list[Path] = field(default_factory=list)
 
 
+def _failpoint(name: str) -> None:
+    """Crash tests set WATCHER_FAILPOINT to kill the process (SIGKILL) at a named step of a send."""
+    if os.environ.get("WATCHER_FAILPOINT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def cron_due(d: DigestSettings, last_run: datetime | None, now: datetime) -> bool:
     """A cron digest is due when its trigger fired since its last run (or in the last day if never run)."""
     since = last_run or now - timedelta(days=1)
@@ -194,6 +202,7 @@ def dispatch_digest(
         digest = outbox.load_digest(engine, run_id, d.profiles)
         result = DigestResult(d.name, run_id, len(digest.items), "sent")
         try:
+            _failpoint("before_send")
             if outbox_dir is not None:
                 result.files = write_digest_files(digest, d, outbox_dir, sender=settings.smtp.sender)
             else:
@@ -214,6 +223,7 @@ def dispatch_digest(
             if not isinstance(exc, TemporaryDeliveryError):
                 log.exception("unexpected error sending digest %s", d.name)
         else:
+            _failpoint("after_send")
             outbox.mark_sent(engine, run_id, now)
         if result.status != "sent":
             log.warning("digest %s (run %d): %s: %s", d.name, run_id, result.status, result.error)
