@@ -146,3 +146,27 @@ def test_killed_while_the_receiver_holds_the_request(tmp_path: Path, db_url: str
         assert len(hook.requests) == 2
         assert hook.requests[0].headers["idempotency-key"] == hook.requests[1].headers["idempotency-key"]
         check_exactly_once_in_effect(srv.url("/a"), smtp, hook)
+
+
+def test_dead_channel_does_not_hold_up_the_others(tmp_path: Path, db_url: str) -> None:
+    with FeedServer() as srv, SmtpSink() as smtp, WebhookReceiver(secret=b"k") as hook:
+        srv.route("/f.xml", feed(srv.url("/a")))
+        cfg = config(tmp_path / "watcher.toml", db_url, srv.url("/f.xml"), smtp.port, hook.url)
+        hook.respond(400, body=b"bad request", times=10)  # a permanent refusal
+        out, _ = start(cfg).communicate(timeout=120)
+        assert len(smtp.messages) == 1  # email went out although the webhook is refused
+        assert "digest hook" in out and "failed" in out
+        env = {**os.environ, "WATCHER_CONFIG": str(cfg), "COLUMNS": "250"}
+        status = subprocess.run(
+            [sys.executable, "-m", "watcher.cli", "digest", "status"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert status.returncode == 0, status.stderr
+        rows = {
+            line.split("│")[2].strip(): line for line in status.stdout.splitlines() if line.count("│") > 5
+        }
+        assert "sent" in rows["mail"] and "failed" in rows["hook"] and "400" in rows["hook"]
