@@ -180,7 +180,8 @@ def _failpoint(name: str) -> None:
 def cron_due(d: DigestSettings, last_run: datetime | None, now: datetime) -> bool:
     """A cron digest is due when its trigger fired since its last run (or in the last day if never run)."""
     since = last_run or now - timedelta(days=1)
-    fire = d.trigger().get_next_fire_time(None, since)
+    # Strictly after the last run: a run made exactly at a fire time must not count as due again.
+    fire = d.trigger().get_next_fire_time(None, since + timedelta(microseconds=1))
     return fire is not None and fire <= now
 
 
