@@ -8,9 +8,10 @@ next to the classes, so SMTP and HTTP follow one rule book.
 from __future__ import annotations
 
 import smtplib
-from email.utils import parsedate_to_datetime
 
 import httpx
+
+from watcher.headers import parse_retry_after
 
 
 class DeliveryError(Exception):
@@ -75,22 +76,6 @@ def classify_smtp(exc: BaseException) -> DeliveryError:
 # --- HTTP -----------------------------------------------------------------------------------------
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date (relative to ``now``)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # HTTP-dates are GMT by definition
-        return None
-    return max(0.0, when.timestamp() - now)
 
 
 def classify_response(response: httpx.Response, now: float) -> DeliveryError | None:
