@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from watcher.config import DigestSettings, PollingSettings, Settings
 from watcher.deliver import PermanentDeliveryError, TemporaryDeliveryError, deliver, write_digest_files
-from watcher.fetch import FetchError, FetchLimits, HostLimiter, fetch
+from watcher.fetch import FetchError, FetchLimits, FetchResult, HostLimiter, fetch
 from watcher.parse import NO_ENTRIES, parse_feed
 from watcher.polling import next_poll_after_failure, next_poll_after_success
 from watcher.profiles import Scorer
@@ -64,7 +64,6 @@ def poll_feed(
     rng: random.Random,
 ) -> FeedResult:
     """fetch → parse → score → store for one claimed feed, then release it with its next poll time."""
-    base = claim.interval_s or polling.interval
     try:
         with hosts.slot(claim.url):
             got = fetch(
@@ -80,22 +79,10 @@ def poll_feed(
         log.exception("unexpected error fetching %s", claim.url)
         return _failed(engine, claim, owner, polling, now, rng, f"unexpected error: {exc!r}", "bug", None)
 
-    new_url = got.permanent_redirect
     if got.not_modified or (got.body_sha256 and got.body_sha256 == claim.body_sha256):
         # 304 or the same bytes again: nothing to parse.
         times = item_store.recent_entry_times(engine, claim.id)
-        nxt = next_poll_after_success(
-            now, base, polling.min_interval, polling.max_interval, times, claim.ttl_minutes
-        )
-        outcome = feed_store.PollOutcome(
-            status="ok",
-            next_poll_at=nxt,
-            polled_at=now,
-            etag=got.etag,
-            last_modified=got.last_modified,
-            new_url=new_url,
-        )
-        feed_store.record_outcome(engine, claim, owner, outcome)
+        _succeeded(engine, claim, owner, polling, now, got, times, claim.ttl_minutes)
         return FeedResult(claim.url, "not_modified" if got.not_modified else "unchanged")
 
     parsed = parse_feed(got.body or b"", url=got.url, content_type=got.content_type, now=now)
@@ -114,8 +101,38 @@ def poll_feed(
         matches.update(s.profile for s in scores if s.matched)
 
     times = [e.published for e in parsed.entries]
+    _succeeded(
+        engine,
+        claim,
+        owner,
+        polling,
+        now,
+        got,
+        times,
+        parsed.ttl_minutes,
+        body_sha256=got.body_sha256,
+        title=parsed.title,
+    )
+    if parsed.problem and parsed.problem != NO_ENTRIES:
+        log.info("%s: parsed with a problem: %s", claim.url, parsed.problem)
+    return FeedResult(claim.url, "ok", new_entries=new_entries, matches=matches)
+
+
+def _succeeded(
+    engine: Engine,
+    claim: feed_store.FeedClaim,
+    owner: str,
+    polling: PollingSettings,
+    now: datetime,
+    got: FetchResult,
+    entry_times: list[datetime],
+    ttl_minutes: int | None,
+    **changed: str | None,
+) -> None:
+    """Record a good poll: validators, a permanent redirect, and the adaptive next poll time."""
+    base = claim.interval_s or polling.interval
     nxt = next_poll_after_success(
-        now, base, polling.min_interval, polling.max_interval, times, parsed.ttl_minutes
+        now, base, polling.min_interval, polling.max_interval, entry_times, ttl_minutes
     )
     outcome = feed_store.PollOutcome(
         status="ok",
@@ -123,15 +140,11 @@ def poll_feed(
         polled_at=now,
         etag=got.etag,
         last_modified=got.last_modified,
-        body_sha256=got.body_sha256,
-        title=parsed.title,
-        ttl_minutes=parsed.ttl_minutes,
-        new_url=new_url,
+        ttl_minutes=ttl_minutes,
+        new_url=got.permanent_redirect,
+        **changed,  # type: ignore[arg-type]
     )
     feed_store.record_outcome(engine, claim, owner, outcome)
-    if parsed.problem and parsed.problem != NO_ENTRIES:
-        log.info("%s: parsed with a problem: %s", claim.url, parsed.problem)
-    return FeedResult(claim.url, "ok", new_entries=new_entries, matches=matches)
 
 
 def _failed(
