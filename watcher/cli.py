@@ -378,24 +378,17 @@ def digest_preview(
     ] = None,
 ) -> None:
     """Render the next digest without sending it or marking anything sent."""
-    from watcher.digest import group_stories, render_html, render_text
+    from watcher.digest import grouped, render_html, render_text
     from watcher.store.outbox import preview_digest
 
     settings = _settings()
     d = settings.digest(name)
     digest = preview_digest(_engine(settings), d, _now())
-    digest = type(digest)(
-        name=digest.name,
-        key=digest.key,
-        created=digest.created,
-        items=tuple(group_stories(digest.items)),
-        profiles=digest.profiles,
-    )
     if html:
         html.write_text(render_html(digest), encoding="utf-8")
-        out.print(f"wrote {html} ({len(digest.items)} stories)")
+        out.print(f"wrote {html} ({len(grouped(digest).items)} stories from {len(digest.items)} matches)")
     else:
-        out.print(render_text(digest), highlight=False, markup=False)
+        sys.stdout.write(render_text(digest))  # as the email's text part, not re-wrapped by rich
 
 
 @digest_app.command("send")
