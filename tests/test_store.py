@@ -122,3 +122,16 @@ def test_second_worker_on_sqlite_is_refused(tmp_path) -> None:
         first.release()
     second.acquire()  # free again once the first worker stops
     second.release()
+
+
+def test_same_story_from_another_feed_is_stored_but_not_matched_again(engine: Engine) -> None:
+    fs.sync_config_feeds(
+        engine, [("https://a.example/feed", None, None), ("https://b.example/feed", None, None)], NOW
+    )
+    a, b = fs.claim_due_feeds(engine, "w1", NOW, 10, 60)
+    assert items.store_entries(engine, a.id, [(entry("k1"), [matched()])], NOW) == (1, 1)
+    # Feed b carries the same canonical link under its own guid: one more entry, no second match.
+    assert items.store_entries(engine, b.id, [(entry("k1"), [matched(), matched("other")])], NOW) == (1, 1)
+    with engine.connect() as conn:
+        profiles = conn.execute(select(MatchRow.profile).order_by(MatchRow.id)).scalars().all()
+    assert profiles == ["libya", "other"]  # "other" had not matched it before, so it does now

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
 from watcher.store.db import dialect_insert
@@ -32,6 +32,9 @@ def store_entries(
     now: datetime,
 ) -> tuple[int, int]:
     """Insert new entries and their matches in one transaction.
+
+    An entry whose canonical link already matched a profile through another feed gets no
+    second match for that profile: cross-feed copies of one story are sent once.
 
     ON CONFLICT DO NOTHING on (feed_id, entry_key) and (entry_id, profile) makes a
     concurrent duplicate a no-op instead of an error. Returns (new entries, new matches).
@@ -61,10 +64,14 @@ def store_entries(
             .returning(EntryRow.id, EntryRow.entry_key)
         )
         inserted = conn.execute(ins, rows).all() if len(rows) > 1 else conn.execute(ins.values(rows[0])).all()
+        told = _already_matched(conn, feed_id, [e.link for e, _ in by_key.values() if e.link])
         match_rows = []
         for entry_id, key in inserted:
+            link = by_key[key][0].link
             for s in by_key[key][1]:
-                if s.matched:
+                # The same story (same canonical link) from another feed is stored, not matched again,
+                # so no digest carries it twice.
+                if s.matched and (link, s.profile) not in told:
                     match_rows.append(
                         {
                             "entry_id": entry_id,
@@ -82,6 +89,19 @@ def store_entries(
                 match_rows,
             )
     return len(inserted), len(match_rows)
+
+
+def _already_matched(conn: Connection, feed_id: int, links: Sequence[str]) -> set[tuple[str, str]]:
+    """(link, profile) pairs already matched through entries of other feeds."""
+    found: set[tuple[str, str]] = set()
+    for i in range(0, len(links), 500):
+        q = (
+            select(EntryRow.link, MatchRow.profile)
+            .join(MatchRow, MatchRow.entry_id == EntryRow.id)
+            .where(EntryRow.link.in_(links[i : i + 500]), EntryRow.feed_id != feed_id)
+        )
+        found.update((link, profile) for link, profile in conn.execute(q))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
