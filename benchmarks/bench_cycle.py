@@ -3,7 +3,7 @@
 For each scenario: a fresh database and config, a warm-up cycle (every feed answers 200
 and is stored), then the farm moves to its next phase (60 % answer 304, 20 % send the
 same bytes, 20 % have new items), every feed is made due again, and the second
-`watcher run --once` is measured as a child process (wall, CPU from wait4, peak RSS).
+`watcher run --once` is measured as a child process (wall, CPU from wait4, peak RSS = VmHWM).
 """
 
 from __future__ import annotations
@@ -156,6 +156,9 @@ class Bench:
         for r in runs:
             if r.returncode != 0:
                 print(f"  watcher exited {r.returncode}: {r.stderr.strip()[-600:]}", flush=True)
+            for line in r.stdout.splitlines():
+                if "feed error" in line:
+                    print(f"   {line.strip()}", flush=True)
         return runs
 
     def _next_phase(self) -> None:

@@ -150,12 +150,20 @@ def run_children(argvs: list[list[str]], env: dict[str, str], cwd: Path, timeout
     ]
     killer = threading.Timer(timeout, lambda: [p.kill() for p in procs if p.returncode is None])
     killer.start()
-    done: dict[int, tuple[int, float, Any]] = {}
+    done: dict[int, tuple[int, float, Any, int]] = {}
 
     def reap(p: subprocess.Popen[bytes]) -> None:
-        _, status, ru = os.wait4(p.pid, 0)  # this child only: never reaps the farm process
+        # ru_maxrss after fork+exec includes the parent's RSS at fork time on Linux, so the peak is
+        # VmHWM of the child's own address space, sampled until it exits (the killer bounds this loop).
+        hwm = 0
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)  # this child only: never reaps the farm
+            if pid:
+                break
+            hwm = max(hwm, vm_hwm_kib(p.pid))
+            time.sleep(0.05)
         p.returncode = os.waitstatus_to_exitcode(status)
-        done[p.pid] = (p.returncode, time.perf_counter() - t0, ru)
+        done[p.pid] = (p.returncode, time.perf_counter() - t0, ru, hwm)
 
     waiters = [threading.Thread(target=reap, args=(p,)) for p in procs]
     try:
@@ -167,7 +175,7 @@ def run_children(argvs: list[list[str]], env: dict[str, str], cwd: Path, timeout
         killer.cancel()
     runs = []
     for p, (out, err) in zip(procs, files, strict=True):
-        rc, wall, ru = done[p.pid]
+        rc, wall, ru, hwm = done[p.pid]
         out.seek(0)
         err.seek(0)
         runs.append(
@@ -175,7 +183,7 @@ def run_children(argvs: list[list[str]], env: dict[str, str], cwd: Path, timeout
                 rc,
                 wall,
                 ru.ru_utime + ru.ru_stime,
-                ru.ru_maxrss / 1024,
+                hwm / 1024,
                 out.read().decode(errors="replace"),
                 err.read().decode(errors="replace"),
             )
@@ -183,6 +191,17 @@ def run_children(argvs: list[list[str]], env: dict[str, str], cwd: Path, timeout
         out.close()
         err.close()
     return runs
+
+
+def vm_hwm_kib(pid: int) -> int:
+    """Peak resident set of a running process (its own address space), in KiB; 0 if gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def run_child(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> ChildRun:
