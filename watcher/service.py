@@ -88,6 +88,7 @@ class Worker:
         self.hosts = HostLimiter(p.per_host)
         self.scorer: Scorer = compile_profiles(settings.profiles)
         self.rng = random.Random()
+        self.stopping = threading.Event()
         self._mtime = self._config_mtime()
         self._sync_feeds()
 
@@ -155,9 +156,12 @@ class Worker:
         # The lease must outlast a whole batch even if every fetch runs into its deadline.
         lease = max(p.lease, 4 * p.deadline + 5)
         with ThreadPoolExecutor(max_workers=p.concurrency, thread_name_prefix="poll") as pool:
-            while True:
+            started = self.clock()
+            while not self.stopping.is_set():
                 now = self.clock()
-                claims = feed_store.claim_due_feeds(self.engine, self.owner, now, batch, lease_s=lease)
+                claims = feed_store.claim_due_feeds(
+                    self.engine, self.owner, now, batch, lease_s=lease, due_by=started
+                )
                 if not claims:
                     break
                 scorer = self.scorer
@@ -176,8 +180,12 @@ class Worker:
                     )
                     for c in claims
                 ]
-                for fut in futures:
-                    result = fut.result()
+                for claim, fut in zip(claims, futures, strict=True):
+                    try:
+                        result = fut.result()
+                    except Exception as exc:  # e.g. the database went away: the lease returns the feed
+                        log.error("feed %s: not recorded (%s); it is retried after its lease", claim.url, exc)
+                        result = FeedResult(claim.url, "error", error=str(exc).splitlines()[0])
                     results.append(result)
                     if progress:
                         progress(result)
@@ -221,14 +229,13 @@ class Worker:
         return report
 
     # -- service ---------------------------------------------------------------------------
-    def serve(self, stop: threading.Event | None = None) -> None:
-        """Run until SIGTERM/SIGINT (or ``stop`` is set)."""
+    def serve(self) -> None:
+        """Run until SIGTERM/SIGINT; the batch in progress is finished first."""
         sched = BlockingScheduler(timezone=UTC)
         tick = self.settings.polling.tick
 
         def tick_job() -> None:
-            if stop is not None and stop.is_set():
-                sched.shutdown(wait=False)
+            if self.stopping.is_set():
                 return
             try:
                 if self.reload_if_changed():
@@ -254,8 +261,9 @@ class Worker:
         self._schedule_cron(sched)
 
         def on_signal(signum: int, _frame: object) -> None:
-            log.info("signal %d: finishing the current work, then stopping", signum)
-            sched.shutdown(wait=False)
+            log.info("signal %d: finishing the current batch, then stopping", signum)
+            self.stopping.set()  # poll_due claims no further batch
+            sched.shutdown(wait=True)  # wait for the running job, so nothing is cut off mid-write
 
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, on_signal)

@@ -179,18 +179,21 @@ def list_feeds(engine: Engine) -> list[FeedView]:
         ]
 
 
-def claim_due_feeds(engine: Engine, owner: str, now: datetime, limit: int, lease_s: float) -> list[FeedClaim]:
+def claim_due_feeds(
+    engine: Engine, owner: str, now: datetime, limit: int, lease_s: float, due_by: datetime | None = None
+) -> list[FeedClaim]:
     """Lease up to ``limit`` due feeds to ``owner``.
 
     On PostgreSQL the inner SELECT takes row locks with SKIP LOCKED, so concurrent workers
     never claim the same feed; the lease lets another worker take over a dead worker's feeds.
-    SQLite ignores FOR UPDATE (it has a single worker, enforced at start).
+    SQLite ignores FOR UPDATE (it has a single worker, enforced at start). ``due_by`` (default
+    ``now``) lets a caller take only what was due when its pass began, so a pass always ends.
     """
     due = (
         select(Feed.id)
         .where(
             Feed.status.in_(ACTIVE),
-            Feed.next_poll_at <= now,
+            Feed.next_poll_at <= (due_by or now),
             or_(Feed.lease_until.is_(None), Feed.lease_until < now),
         )
         .order_by(Feed.next_poll_at, Feed.id)
