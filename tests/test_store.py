@@ -135,3 +135,18 @@ def test_same_story_from_another_feed_is_stored_but_not_matched_again(engine: En
     with engine.connect() as conn:
         profiles = conn.execute(select(MatchRow.profile).order_by(MatchRow.id)).scalars().all()
     assert profiles == ["libya", "other"]  # "other" had not matched it before, so it does now
+
+
+def test_a_run_held_by_another_worker_does_not_block_a_new_one(engine: Engine) -> None:
+    fs.sync_config_feeds(engine, [("https://a.example/feed", None, None)], NOW)
+    (claim,) = fs.claim_due_feeds(engine, "w1", NOW, 10, 60)
+    items.store_entries(engine, claim.id, [(entry("k1"), [matched()])], NOW)
+    first = outbox.create_run(engine, "d", ["libya"], 10, NOW)
+    assert outbox.claim_runs(engine, "d", "w1", NOW, lease_s=60) == [first]  # w1 is sending it
+    assert outbox.has_pending(engine, "d") and not outbox.has_pending(engine, "d", NOW)
+    items.store_entries(engine, claim.id, [(entry("k2"), [matched()])], NOW)
+    second = outbox.create_run(engine, "d", ["libya"], 10, NOW)  # w2 sends the new match meanwhile
+    assert [i.match_id for i in outbox.load_digest(engine, second, ["libya"]).items] != []
+    # A run waiting for a retry (no live lease) does block: one catch-up, not a pile of runs.
+    outbox.mark_failed(engine, first, "503", retry_at=NOW + timedelta(minutes=5))
+    assert outbox.has_pending(engine, "d", NOW)

@@ -209,7 +209,8 @@ def dispatch_digest(
     outbox_dir: Path | None = None,
 ) -> list[DigestResult]:
     """Send what this digest owes: first any pending run (same key as before), else a new run."""
-    if not outbox.has_pending(engine, d.name):
+    # A run waiting for a retry goes first and alone: a dead channel does not pile up new runs.
+    if not outbox.has_pending(engine, d.name, now):
         outbox.create_run(engine, d.name, d.profiles, d.max_items, now, send_empty=d.send_empty)
     results = []
     for run_id in outbox.claim_runs(engine, d.name, owner, now, lease_s=settings.polling.lease):

@@ -124,10 +124,17 @@ def claim_runs(engine: Engine, digest: str, owner: str, now: datetime, lease_s: 
         return sorted(conn.execute(stmt).scalars())
 
 
-def has_pending(engine: Engine, digest: str) -> bool:
+def has_pending(engine: Engine, digest: str, now: datetime | None = None) -> bool:
+    """A run of this digest waits to be sent (or retried).
+
+    With ``now``, runs that another worker holds under a live lease do not count: that worker
+    is sending them, and new matches may go out in a run of their own meanwhile.
+    """
+    q = select(DigestRun.id).where(DigestRun.digest == digest, DigestRun.status == "pending")
+    if now is not None:
+        q = q.where(or_(DigestRun.lease_until.is_(None), DigestRun.lease_until < now))
     with engine.connect() as conn:
-        q = select(DigestRun.id).where(DigestRun.digest == digest, DigestRun.status == "pending").limit(1)
-        return conn.execute(q).first() is not None
+        return conn.execute(q.limit(1)).first() is not None
 
 
 def load_digest(engine: Engine, run_id: int, profiles: Sequence[str], excerpt_chars: int = 400) -> Digest:
