@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from wordfreq import zipf_frequency
-
 _NON_WORD = re.compile(r"[\W_]+")
 _POSSESSIVE = re.compile(r"['’]s\b")
 _COMBINING = re.compile(r"[\u0300-\u036f]+")
@@ -48,6 +46,8 @@ def normalize_term(term: str) -> str:
 
 def zipf(word: str) -> float:
     """How common a word or phrase is in general English (0 unknown … ~7.7 'the')."""
+    from wordfreq import zipf_frequency  # only deriving needs it; keeps start-up of the service light
+
     return zipf_frequency(word, "en")
 
 
