@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from watcher.polling import next_poll_after_failure, next_poll_after_success, success_interval
+from watcher.polling import next_poll_after_failure, success_interval, unchanged_interval
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 BASE, MIN, MAX = 1800.0, 300.0, 86400.0
@@ -63,14 +63,12 @@ def test_entries_stamped_now_or_later_are_not_evidence() -> None:
     assert interval([NOW + timedelta(hours=1)] * 50) == BASE
 
 
-def test_next_poll_after_success_is_now_plus_interval() -> None:
-    times = every(timedelta(days=1), 7)
-    assert next_poll_after_success(NOW, BASE, MIN, MAX, times, None) == NOW + timedelta(
-        seconds=interval(times)
-    )
-
-
-# ---------------------------------------------------------------- failures
+def test_nothing_new_stretches_the_interval_within_bounds() -> None:
+    assert unchanged_interval(None, BASE, MIN, MAX, None) == BASE * 1.25
+    assert unchanged_interval(BASE, BASE, MIN, MAX, None) == BASE * 1.25
+    assert unchanged_interval(MAX, BASE, MIN, MAX, None) == MAX  # capped
+    assert unchanged_interval(1.0, BASE, MIN, MAX, None) == MIN  # floored
+    assert unchanged_interval(MIN, BASE, MIN, MAX, 120) == 7200.0  # the ttl (minutes) is a floor
 
 
 def delays(

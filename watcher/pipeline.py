@@ -22,11 +22,12 @@ from watcher.config import DigestSettings, PollingSettings, Settings
 from watcher.deliver import PermanentDeliveryError, TemporaryDeliveryError, deliver, write_digest_files
 from watcher.fetch import FetchError, FetchLimits, FetchResult, HostLimiter, fetch
 from watcher.parse import NO_ENTRIES, parse_feed
-from watcher.polling import next_poll_after_failure, next_poll_after_success
+from watcher.polling import next_poll_after_failure, success_interval, unchanged_interval
 from watcher.profiles import Scorer
 from watcher.store import feeds as feed_store
 from watcher.store import items as item_store
 from watcher.store import outbox
+from watcher.values import ParsedFeed
 
 log = logging.getLogger("watcher")
 
@@ -81,8 +82,7 @@ def poll_feed(
 
     if got.not_modified or (got.body_sha256 and got.body_sha256 == claim.body_sha256):
         # 304 or the same bytes again: nothing to parse.
-        times = item_store.recent_entry_times(engine, claim.id)
-        _succeeded(engine, claim, owner, polling, now, got, times, claim.ttl_minutes)
+        _succeeded(engine, claim, owner, polling, now, got, None)
         return FeedResult(claim.url, "not_modified" if got.not_modified else "unchanged")
 
     parsed = parse_feed(got.body or b"", url=got.url, content_type=got.content_type, now=now)
@@ -100,19 +100,7 @@ def poll_feed(
     for _e, scores in scored:
         matches.update(s.profile for s in scores if s.matched)
 
-    times = [e.published for e in parsed.entries]
-    _succeeded(
-        engine,
-        claim,
-        owner,
-        polling,
-        now,
-        got,
-        times,
-        parsed.ttl_minutes,
-        body_sha256=got.body_sha256,
-        title=parsed.title,
-    )
+    _succeeded(engine, claim, owner, polling, now, got, parsed)
     if parsed.problem and parsed.problem != NO_ENTRIES:
         log.info("%s: parsed with a problem: %s", claim.url, parsed.problem)
     return FeedResult(claim.url, "ok", new_entries=new_entries, matches=matches)
@@ -125,22 +113,29 @@ def _succeeded(
     polling: PollingSettings,
     now: datetime,
     got: FetchResult,
-    entry_times: list[datetime],
-    ttl_minutes: int | None,
-    **changed: str | None,
+    parsed: ParsedFeed | None,
 ) -> None:
-    """Record a good poll: validators, a permanent redirect, and the adaptive next poll time."""
+    """Record a good poll: validators, a permanent redirect, and the adaptive next poll time.
+
+    ``parsed`` is None when nothing new came (304 or the same bytes): then the interval in
+    force stretches a little, without reading the feed's history from the database.
+    """
     base = claim.interval_s or polling.interval
-    nxt = next_poll_after_success(
-        now, base, polling.min_interval, polling.max_interval, entry_times, ttl_minutes
-    )
+    lo, hi = polling.min_interval, polling.max_interval
+    changed: dict[str, object] = {}
+    if parsed is None:
+        interval = unchanged_interval(claim.poll_interval_s, base, lo, hi, claim.ttl_minutes)
+    else:
+        times = [e.published for e in parsed.entries]
+        interval = success_interval(now, base, lo, hi, times, parsed.ttl_minutes)
+        changed = {"body_sha256": got.body_sha256, "title": parsed.title, "ttl_minutes": parsed.ttl_minutes}
     outcome = feed_store.PollOutcome(
         status="ok",
-        next_poll_at=nxt,
+        next_poll_at=now + timedelta(seconds=interval),
         polled_at=now,
         etag=got.etag,
         last_modified=got.last_modified,
-        ttl_minutes=ttl_minutes,
+        poll_interval_s=interval,
         new_url=got.permanent_redirect,
         **changed,  # type: ignore[arg-type]
     )

@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-__all__ = ["next_poll_after_failure", "next_poll_after_success", "success_interval"]
+__all__ = ["next_poll_after_failure", "success_interval", "unchanged_interval"]
 
 WEEK = timedelta(days=7)
 DAY = timedelta(days=1)
@@ -46,22 +46,21 @@ def success_interval(
     return min(max(interval, min_s), max_s)
 
 
-def next_poll_after_success(
-    now: datetime,
-    base_interval_s: float,
-    min_s: float,
-    max_s: float,
-    recent_entry_times: Sequence[datetime],
-    ttl_minutes: int | None,
-) -> datetime:
-    """Busy feeds sooner, quiet ones later, within ``[min_s, max_s]``; ``ttl`` is a floor.
+QUIET_GROWTH = 1.25  # each poll that finds nothing new stretches the interval by this much
 
-    ``max_s`` wins over a larger ttl: a feed claiming a one-day ttl still gets read
-    within our own bound.
+
+def unchanged_interval(
+    previous_s: float | None, base_interval_s: float, min_s: float, max_s: float, ttl_minutes: int | None
+) -> float:
+    """Seconds until the next poll of a feed that had nothing new (304 or the same bytes).
+
+    No new entries is itself evidence of a quieter feed, so the interval in force grows a
+    little, within bounds; the next poll that finds entries recomputes it from their dates.
     """
-    return now + timedelta(
-        seconds=success_interval(now, base_interval_s, min_s, max_s, recent_entry_times, ttl_minutes)
-    )
+    interval = (previous_s or base_interval_s) * QUIET_GROWTH
+    if ttl_minutes and ttl_minutes > 0:
+        interval = max(interval, ttl_minutes * 60.0)
+    return min(max(interval, min_s), max_s)
 
 
 def next_poll_after_failure(

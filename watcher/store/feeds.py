@@ -29,6 +29,7 @@ class FeedClaim:
     body_sha256: str | None
     error_count: int
     ttl_minutes: int | None
+    poll_interval_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ class PollOutcome:
     body_sha256: str | None = None
     title: str | None = None
     ttl_minutes: int | None = None
+    poll_interval_s: float | None = None
     new_url: str | None = None  # a permanent redirect moved the feed
 
 
@@ -214,6 +216,7 @@ def claim_due_feeds(
             Feed.body_sha256,
             Feed.error_count,
             Feed.ttl_minutes,
+            Feed.poll_interval_s,
         )
     )
     with engine.begin() as conn:
@@ -232,7 +235,7 @@ def record_outcome(engine: Engine, claim: FeedClaim, owner: str, outcome: PollOu
     }
     if outcome.status == "ok":
         values.update(last_success_at=outcome.polled_at, error_count=0, last_error=None)
-        for key in ("etag", "last_modified", "body_sha256", "title", "ttl_minutes"):
+        for key in ("etag", "last_modified", "body_sha256", "title", "ttl_minutes", "poll_interval_s"):
             value = getattr(outcome, key)
             if value is not None:
                 values[key] = value

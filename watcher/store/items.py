@@ -179,15 +179,3 @@ def recent_matched_texts(engine: Engine, profile: str, limit: int = 500) -> list
     )
     with engine.connect() as conn:
         return [f"{t}. {s}" for t, s in conn.execute(q)]
-
-
-def recent_entry_times(engine: Engine, feed_id: int, limit: int = 20) -> list[datetime]:
-    """Publication times of a feed's latest stored entries (for adaptive polling after a 304)."""
-    q = (
-        select(EntryRow.published)
-        .where(EntryRow.feed_id == feed_id)
-        .order_by(EntryRow.published.desc())
-        .limit(limit)
-    )
-    with engine.connect() as conn:
-        return list(conn.execute(q).scalars())

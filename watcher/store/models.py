@@ -67,6 +67,7 @@ class Feed(Base):
     last_modified: Mapped[str | None] = mapped_column(String(100))
     body_sha256: Mapped[str | None] = mapped_column(String(64))
     ttl_minutes: Mapped[int | None] = mapped_column(Integer)
+    poll_interval_s: Mapped[float | None] = mapped_column(Float)  # the adaptive interval in force
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
