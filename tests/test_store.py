@@ -150,3 +150,27 @@ def test_a_run_held_by_another_worker_does_not_block_a_new_one(engine: Engine) -
     # A run waiting for a retry (no live lease) does block: one catch-up, not a pile of runs.
     outbox.mark_failed(engine, first, "503", retry_at=NOW + timedelta(minutes=5))
     assert outbox.has_pending(engine, "d", NOW)
+
+
+def test_upgrade_from_the_first_revision_keeps_data(db_url: str) -> None:
+    from alembic import command
+
+    from watcher.store.db import alembic_config, make_engine
+
+    eng = make_engine(db_url)
+    cfg = alembic_config()
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.exec_driver_sql(
+            "INSERT INTO feeds (url, origin, status, error_count, next_poll_at, created_at) "
+            "VALUES ('https://old.example/feed', 'config', 'ok', 0, "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        )
+    eng.dispose()
+    upgraded = open_store(db_url)  # what every start does
+    (view,) = fs.list_feeds(upgraded)
+    assert view.url == "https://old.example/feed"
+    (claim,) = fs.claim_due_feeds(upgraded, "w", NOW, 10, 60)
+    assert claim.poll_interval_s is None
+    upgraded.dispose()
