@@ -399,3 +399,22 @@ def test_signature_verifies_and_tampering_or_replay_fails() -> None:
     assert not verify(body, b"s3cret", 1_700_000_000, sig, now=1_700_000_301)  # stale: replay
     assert not verify(body, b"s3cret", "soon", sig, now=1_700_000_100)
     assert not verify(body, b"s3cret", 1_700_000_000, "sha256=é", now=1_700_000_100)
+
+
+def test_titles_that_differ_in_a_number_are_different_stories() -> None:
+    from datetime import UTC, datetime
+
+    from watcher.digest import group_stories
+    from watcher.values import DigestItem
+
+    def item(i: int, title: str, link: str) -> DigestItem:
+        return DigestItem(i, "p", title, link, "S", datetime(2026, 11, 25, tzinfo=UTC), "", 3.0 - i / 10, ())
+
+    grouped = group_stories(
+        [
+            item(1, "Libya ceasefire talks, day 1", "https://a.example/1"),
+            item(2, "Libya ceasefire talks, day 12", "https://b.example/12"),
+            item(3, "Libya ceasefire talks: day 1", "https://c.example/1"),
+        ]
+    )
+    assert [(g.match_id, g.extra_match_ids) for g in grouped] == [(1, (3,)), (2, ())]

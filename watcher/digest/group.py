@@ -57,8 +57,13 @@ class _Story:
     extra: list[int]
 
 
+_NUMBER = re.compile(r"\d+")
+
+
 def _similar(story: _Story, title: str, summary: str) -> bool:
     """Summary check for a story whose title already matched at TITLE_SIMILARITY."""
+    if _NUMBER.findall(title) != _NUMBER.findall(story.title):
+        return False  # "round 3 of talks" and "round 4 of talks" are two events, however alike
     if not summary or not story.summary:
         return fuzz.ratio(title, story.title, score_cutoff=TITLE_ONLY_SIMILARITY) > 0
     a, b = summary[:_SUMMARY_PREFIX], story.summary[:_SUMMARY_PREFIX]
