@@ -16,7 +16,7 @@ http(s) are ``null`` in JSON and never become a link in chat formats.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from watcher.digest.render import subject
@@ -113,6 +113,13 @@ def _slack_link(link: str, label: str) -> str:
     return f"<{url}|{_slack_escape(label)}>"
 
 
+def _also_text(it: ItemView, link: Callable[[str, str], str], escape: Callable[[str], str]) -> str:
+    """The first few other outlets of a story, linked in the service's own markup."""
+    shown = [link(a.link, a.source) if a.link else escape(a.source) for a in it.also[:MAX_ALSO_SHOWN]]
+    more = len(it.also) - MAX_ALSO_SHOWN
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
 def _slack_item_text(it: ItemView) -> str:
     title = _slack_escape(shorten(it.title, 300))
     head = f"*{_slack_link(it.link, shorten(it.title, 300))}*" if it.link else f"*{title}*"
@@ -121,12 +128,7 @@ def _slack_item_text(it: ItemView) -> str:
     if it.terms:
         tail.append("Matched: " + _slack_escape(", ".join(it.terms)))
     if it.also:
-        shown = [
-            _slack_link(a.link, a.source) if a.link else _slack_escape(a.source)
-            for a in it.also[:MAX_ALSO_SHOWN]
-        ]
-        more = len(it.also) - MAX_ALSO_SHOWN
-        tail.append("Also reported by: " + ", ".join(shown) + (f" and {more} more" if more > 0 else ""))
+        tail.append("Also reported by: " + _also_text(it, _slack_link, _slack_escape))
     fixed = len(head) + len(meta) + sum(len(t) + 1 for t in tail) + 3
     excerpt = _slack_escape(it.excerpt)
     if fixed + len(excerpt) > SLACK_SECTION_CHARS:
@@ -186,12 +188,7 @@ def _discord_embed(it: ItemView) -> dict[str, Any]:
     if it.terms:
         lines.append("**Matched:** " + _discord_escape(", ".join(it.terms)))
     if it.also:
-        shown = [
-            _discord_link(a.link, a.source) if a.link else _discord_escape(a.source)
-            for a in it.also[:MAX_ALSO_SHOWN]
-        ]
-        more = len(it.also) - MAX_ALSO_SHOWN
-        lines.append("**Also reported by:** " + ", ".join(shown) + (f" and {more} more" if more > 0 else ""))
+        lines.append("**Also reported by:** " + _also_text(it, _discord_link, _discord_escape))
     if it.link:
         lines.append(it.link)  # the item named by its link in the visible text too
     embed: dict[str, Any] = {
