@@ -174,3 +174,9 @@ def test_upgrade_from_the_first_revision_keeps_data(db_url: str) -> None:
     (claim,) = fs.claim_due_feeds(upgraded, "w", NOW, 10, 60)
     assert claim.poll_interval_s is None
     upgraded.dispose()
+
+
+def test_an_empty_digest_is_made_only_when_asked(engine: Engine) -> None:
+    assert outbox.create_run(engine, "d", ["libya"], 10, NOW) is None
+    run = outbox.create_run(engine, "d", ["libya"], 10, NOW, send_empty=True)
+    assert run is not None and outbox.load_digest(engine, run, ["libya"]).items == ()
