@@ -3,6 +3,7 @@ match reaches every channel, and that a resend always carries the same idempoten
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -170,3 +171,14 @@ def test_dead_channel_does_not_hold_up_the_others(tmp_path: Path, db_url: str) -
             line.split("│")[2].strip(): line for line in status.stdout.splitlines() if line.count("│") > 5
         }
         assert "sent" in rows["mail"] and "failed" in rows["hook"] and "400" in rows["hook"]
+        health = subprocess.run(
+            [sys.executable, "-m", "watcher.cli", "status", "--json"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert health.returncode == 0, health.stderr
+        state = json.loads(health.stdout)
+        assert state["digests_failed"] == 1 and state["digests_waiting"] == 0 and state["feeds"] == {"ok": 1}

@@ -349,6 +349,40 @@ def feeds_export(
         out.print(f"wrote {len(rows)} feeds to {file}")
 
 
+# --- status ----------------------------------------------------------------------------------
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False) -> None:
+    """Health at a glance (exit 0 when the database answers): feeds by status, feeds due, digests waiting."""
+    from watcher.store.feeds import health
+    from watcher.store.outbox import run_counts
+
+    settings = _settings()
+    engine = _engine(settings)
+    h = health(engine, _now())
+    runs = run_counts(engine)
+    waiting, failed = runs.get("pending", 0), runs.get("failed", 0)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "database": _safe_url(settings.database.url),
+                    "feeds": h.feeds,
+                    "due": h.due,
+                    "last_poll": h.last_poll.isoformat() if h.last_poll else None,
+                    "digests_waiting": waiting,
+                    "digests_failed": failed,
+                }
+            )
+        )
+        return
+    out.print(f"database: {_safe_url(settings.database.url)} (reachable)", highlight=False)
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(h.feeds.items())) or "none"
+    out.print(f"feeds: {counts}; {h.due} due now; last poll {_when(h.last_poll)}")
+    out.print(
+        f"digests: {waiting} waiting to be sent or retried, {failed} failed (see `watcher digest status`)"
+    )
+
+
 # --- matches and digests ---------------------------------------------------------------------
 @app.command()
 def matches(

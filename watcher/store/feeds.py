@@ -250,3 +250,28 @@ def record_outcome(engine: Engine, claim: FeedClaim, owner: str, outcome: PollOu
                 conn.execute(update(Feed).where(Feed.id == claim.id).values(url=outcome.new_url))
         except IntegrityError:
             pass  # the new URL is already followed as its own feed; keep both rows as they are
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    feeds: dict[str, int]  # status -> count (removed feeds left out)
+    due: int  # active feeds whose next poll has come
+    last_poll: datetime | None
+
+
+def health(engine: Engine, now: datetime) -> Health:
+    with engine.connect() as conn:
+        by_status = dict(
+            conn.execute(
+                select(Feed.status, func.count()).where(Feed.status != "removed").group_by(Feed.status)
+            ).all()
+        )
+        due = conn.execute(
+            select(func.count()).select_from(Feed).where(Feed.status.in_(ACTIVE), Feed.next_poll_at <= now)
+        ).scalar_one()
+        last = conn.execute(
+            select(Feed.last_polled_at)
+            .where(Feed.last_polled_at.is_not(None))
+            .order_by(Feed.last_polled_at.desc())
+        ).scalar()
+    return Health(feeds={k: int(v) for k, v in by_status.items()}, due=int(due), last_poll=last)

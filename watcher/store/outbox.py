@@ -275,3 +275,10 @@ def preview_digest(engine: Engine, d: DigestSettings, now: datetime) -> Digest:
             return _load(conn, run_id, d.profiles)
         finally:
             trans.rollback()
+
+
+def run_counts(engine: Engine) -> dict[str, int]:
+    """Digest runs by status (pending, sent, failed)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(DigestRun.status, func.count()).group_by(DigestRun.status)).all()
+    return {status: int(n) for status, n in rows}
