@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.cli_profile import eval_command, profile_app, score_command
-from watcher.config import ConfigError, Settings, load_settings
+from watcher.config import ConfigError, Settings, load_settings, parse_duration
 from watcher.store import StoreError, open_store
 
 app = typer.Typer(
@@ -178,7 +178,6 @@ def feeds_add(
     interval: Annotated[str | None, typer.Option(help="Polling interval, e.g. 15m.")] = None,
 ) -> None:
     """Follow a feed (stored in the database; feeds in the config file are followed too)."""
-    from watcher.config import parse_duration
     from watcher.fetch import FetchError, check_url
     from watcher.store.feeds import add_feed
 
@@ -190,7 +189,7 @@ def feeds_add(
             raise UserError(f"refused: {exc}") from None
         # A name that does not resolve today may tomorrow; every fetch is checked again anyway.
         err.print(f"warning: {exc}; following it anyway", highlight=False)
-    seconds = _duration(interval, parse_duration) if interval else None
+    seconds = _duration(interval) if interval else None
     engine = _engine(settings)
     if add_feed(engine, url, name, seconds, _now()):
         out.print(f"following {url}")
@@ -198,9 +197,9 @@ def feeds_add(
         out.print(f"already following {url}")
 
 
-def _duration(value: str, parse) -> float:
+def _duration(value: str) -> float:
     try:
-        return parse(value)
+        return parse_duration(value)
     except ValueError as exc:
         raise UserError(f"--interval: {exc}") from None
 
