@@ -75,7 +75,7 @@ def poll_feed(
                 limits=fetch_limits(polling),
             )
     except FetchError as exc:
-        return _failed(engine, claim, owner, polling, now, rng, str(exc), exc.kind, exc.retry_after)
+        return _failed(engine, claim, owner, polling, now, rng, exc.message, exc.kind, exc.retry_after)
     except Exception as exc:  # a bug or an unforeseen library error must not stop other feeds
         log.exception("unexpected error fetching %s", claim.url)
         return _failed(engine, claim, owner, polling, now, rng, f"unexpected error: {exc!r}", "bug", None)
