@@ -280,3 +280,15 @@ def test_cli_eval_derives_from_seeds_when_config_has_no_profile(tmp_path: Path) 
     assert "tf-idf" in result.stdout
     bad = runner.invoke(app, ["eval", "--items", str(tmp_path / "missing.jsonl"), "--config", str(cfg)])
     assert bad.exit_code == 2 and "missing.jsonl" in bad.output
+
+
+def test_suggest_skips_words_a_wildcard_anchor_already_covers() -> None:
+    from watcher.profiles import ProfileSpec
+    from watcher.profiles.suggest import suggest_terms
+
+    spec = ProfileSpec(anchors={"libya*": 3.0}, terms={"ceasefire": 1.0})
+    matched = [f"Libyan officials meet in Tobruk, round {i}" for i in range(6)]
+    background = ["Markets rise in Tokyo", "Football results", "Weather in Paris"] * 3
+    terms = [t for t, _ in suggest_terms(spec, matched, background)]
+    assert "tobruk" in terms
+    assert not any(t.startswith("libya") for t in terms)

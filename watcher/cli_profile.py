@@ -202,7 +202,12 @@ def list_profiles(config: ConfigOpt = None) -> None:
 @profile_app.command("suggest")
 def suggest(
     name: Annotated[str, typer.Argument(help="Profile to extend.")],
-    items: Annotated[Path, typer.Option("--items", help="JSONL of items to mine (title, summary).")],
+    items: Annotated[
+        Path | None,
+        typer.Option(
+            "--items", help="JSONL of items to mine (title, summary); default: the stored news stream."
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 30,
     config: ConfigOpt = None,
     seeds: SeedsOpt = Path("seeds"),
@@ -212,12 +217,17 @@ def suggest(
     scorer = compile_profiles(specs)
     matched: list[str] = []
     background: list[str] = []
-    for obj in _iter_jsonl(items):
-        title, summary = str(obj.get("title") or ""), str(obj.get("summary") or "")
-        hit = scorer.score(title, summary, obj.get("source"))[0].matched
-        (matched if hit else background).append(f"{title}\n{summary}")
+    if items is None:
+        matched, background = _stored_texts(name)
+        where = "the stored items"
+    else:
+        for obj in _iter_jsonl(items):
+            title, summary = str(obj.get("title") or ""), str(obj.get("summary") or "")
+            hit = scorer.score(title, summary, obj.get("source"))[0].matched
+            (matched if hit else background).append(f"{title}\n{summary}")
+        where = str(items)
     if not matched:
-        _fail(f"no item in {items} matches profile {name!r}: nothing to learn from")
+        _fail(f"no item in {where} matches profile {name!r}: nothing to learn from")
     table = Table(
         "term", "score", "matched items", "kind", title=f"suggestions for {name} ({len(matched)} matched)"
     )
@@ -225,8 +235,24 @@ def suggest(
         table.add_row(s.term, f"{s.score:.2f}", str(s.docs), "anchor?" if s.name else "term")
     out.print(table)
     out.print(
-        f"add the ones you want under [profiles.{name}.anchors] or [profiles.{name}.terms]", highlight=False
+        f"add the ones you want under [profiles.{name}.anchors] or [profiles.{name}.terms]",
+        highlight=False,
+        markup=False,
     )
+
+
+def _stored_texts(profile: str) -> tuple[list[str], list[str]]:
+    """Recent items from the database: those the profile matched, and the rest as background."""
+    from watcher.config import load_settings
+    from watcher.store import open_store
+    from watcher.store.items import recent_texts
+
+    db = load_settings().database
+    engine = open_store(db.url, pool_size=db.pool_size, max_overflow=db.max_overflow)
+    try:
+        return recent_texts(engine, profile)
+    finally:
+        engine.dispose()
 
 
 def score_command(

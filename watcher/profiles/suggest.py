@@ -59,9 +59,16 @@ def suggest_details(
     spec: ProfileSpec, matched_texts: Sequence[str], background_texts: Sequence[str] = (), limit: int = 30
 ) -> list[Suggestion]:
     known: set[str] = set()
+    prefixes: list[str] = []  # "libya*" already covers libyan, libyans, …
     for term in [*spec.anchors, *spec.terms]:
         known.update(inflections(term.rstrip("*")))
         known.add(term.rstrip("*"))
+        if term.endswith("*"):
+            prefixes.append(term[:-1])
+
+    def covered(word: str) -> bool:
+        return word in known or any(word.startswith(p) for p in prefixes)
+
     df: Counter[str] = Counter()
     cap_df: Counter[str] = Counter()
     for text in matched_texts:
@@ -74,7 +81,7 @@ def suggest_details(
     n_bg = len(background_texts)
     out: list[Suggestion] = []
     for term, n in df.items():
-        if n < _MIN_DOCS or term in known or any(w in known for w in term.split()):
+        if n < _MIN_DOCS or covered(term) or any(covered(w) for w in term.split()):
             continue
         if n_bg:
             # How much likelier in matched items than in the rest (smoothed), like a lift.

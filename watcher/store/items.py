@@ -168,14 +168,20 @@ def recent_matches(engine: Engine, limit: int = 50, profile: str | None = None) 
     return out
 
 
-def recent_matched_texts(engine: Engine, profile: str, limit: int = 500) -> list[str]:
-    """Titles and summaries of recent matches, for `watcher profile suggest`."""
-    q = (
-        select(EntryRow.title, EntryRow.summary)
-        .join(MatchRow, MatchRow.entry_id == EntryRow.id)
-        .where(MatchRow.profile == profile)
-        .order_by(MatchRow.created_at.desc())
-        .limit(limit)
+def recent_texts(engine: Engine, profile: str, limit: int = 2000) -> tuple[list[str], list[str]]:
+    """Titles and summaries of recent entries, split into (matched by ``profile``, not matched).
+
+    The news stream itself, for `watcher profile suggest`.
+    """
+    matched = (
+        select(MatchRow.id).where(MatchRow.entry_id == EntryRow.id, MatchRow.profile == profile).exists()
     )
+    q = select(EntryRow.title, EntryRow.summary, matched).order_by(
+        EntryRow.fetched_at.desc(), EntryRow.id.desc()
+    )
+    hits: list[str] = []
+    rest: list[str] = []
     with engine.connect() as conn:
-        return [f"{t}. {s}" for t, s in conn.execute(q)]
+        for title, summary, hit in conn.execute(q.limit(limit)):
+            (hits if hit else rest).append(f"{title}\n{summary}")
+    return hits, rest
