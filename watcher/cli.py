@@ -431,8 +431,13 @@ def digest_send(name: str) -> None:
 
     settings = _settings()
     settings.digest(name)
-    with Worker(settings) as worker:
+    # Not a polling worker, so no single-worker lock: this may run beside `watcher run`
+    # (the outbox claims runs with a lease, on SQLite as on PostgreSQL).
+    worker = Worker(settings)
+    try:
         results = worker.send_digests(only=name)
+    finally:
+        worker.close()
     if not results:
         out.print(f"digest {name}: nothing to send")
     for r in results:
