@@ -182,3 +182,33 @@ def test_dead_channel_does_not_hold_up_the_others(tmp_path: Path, db_url: str) -
         assert health.returncode == 0, health.stderr
         state = json.loads(health.stdout)
         assert state["digests_failed"] == 1 and state["digests_waiting"] == 0 and state["feeds"] == {"ok": 1}
+
+
+def test_preview_then_send_a_scheduled_digest_by_hand(tmp_path: Path, db_url: str) -> None:
+    with FeedServer() as srv, SmtpSink() as smtp, WebhookReceiver(secret=b"k") as hook:
+        srv.route("/f.xml", feed(srv.url("/a")))
+        cfg = config(tmp_path / "watcher.toml", db_url, srv.url("/f.xml"), smtp.port, hook.url)
+        doc = tomlkit.parse(cfg.read_text())
+        doc["digests"][0]["schedule"] = "0 7 1 1 *"  # once a year: not due now
+        cfg.write_text(tomlkit.dumps(doc))
+        out, _ = start(cfg).communicate(timeout=120)
+        assert smtp.messages == [] and len(hook.requests) == 1, out  # the immediate webhook went out
+        env = {**os.environ, "WATCHER_CONFIG": str(cfg), "CRASH_SECRET": "k"}
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "watcher.cli", *args],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        preview = cli("digest", "preview", "mail")
+        assert preview.returncode == 0 and all(f"{srv.url('/a')}/{k}" in preview.stdout for k in ITEMS)
+        assert smtp.messages == []  # a preview sends nothing and marks nothing
+        sent = cli("digest", "send", "mail")
+        assert sent.returncode == 0 and "sent" in sent.stdout, sent.stdout + sent.stderr
+        assert len(smtp.messages) == 1
+        assert "nothing to send" in cli("digest", "send", "mail").stdout
