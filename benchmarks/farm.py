@@ -9,6 +9,13 @@ Feed ``i`` behaves by ``i % 10`` so the mix is fixed and reproducible:
 Items (10-20 per feed) are titles and summaries of the shared dev set. The parent moves the
 farm to the next phase with ``GET /_phase/N``; ``/_stats`` counts answers by status, and
 ``POST /hook`` is a webhook sink for digests. Only 127.0.0.1 is ever bound.
+
+Latency: ``Farm(latency_ms=200, jitter=0.2)`` (or ``farm.set_latency(...)`` between runs) holds
+every answer except the ``/_`` control paths for ``latency_ms`` (± ``jitter``) before its headers
+go out, 304s and the webhook sink included, as a stand-in for TLS and server time on a real site.
+It is an ``asyncio.sleep``, so thousands of slow answers overlap without blocking the farm. The
+jitter of a request is a hash of (seed, phase, path): every client sees the same delay for the
+same feed in the same phase, whatever order it asks in. At 0 ms nothing sleeps at all.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import asyncio
 import json
 import multiprocessing
 import urllib.request
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +39,8 @@ ITEM_POOL = 16_000
 LAST_MODIFIED = "Sat, 01 Jun 2024 00:00:00 GMT"
 MAX_HEADER_BYTES = 16 * 1024
 IDLE_TIMEOUT = 120.0
+JITTER_SEED = 20241125
+MAX_LATENCY_MS = 60_000
 
 
 def kind_of(i: int) -> str:
@@ -80,12 +90,26 @@ def feed_xml(i: int, phase: int, items: list[Item]) -> bytes:
     return "".join(parts).encode()
 
 
+def delay_s(path: str, phase: int, latency_ms: float, jitter: float, seed: int = JITTER_SEED) -> float:
+    """Seconds the farm holds the answer to ``path``: ``latency_ms`` ± ``jitter`` (a fraction)."""
+    if latency_ms <= 0 or path.startswith("/_"):
+        return 0.0
+    u = zlib.crc32(f"{seed}:{phase}:{path}".encode()) / 0xFFFFFFFF  # 0..1, fixed per key
+    return latency_ms / 1000 * (1 + jitter * (2 * u - 1))
+
+
 class FarmState:
     def __init__(self, items: list[Item]) -> None:
         self.items = items
         self.phase = 0
         self.cache: dict[tuple[int, int], bytes] = {}
         self.stats: Counter[str] = Counter()
+        self.latency_ms = 0.0
+        self.jitter = 0.0
+        self.seed = JITTER_SEED
+
+    def delay(self, path: str) -> float:
+        return delay_s(path, self.phase, self.latency_ms, self.jitter, self.seed)
 
     def body(self, i: int) -> bytes:
         key = (i, self.phase if kind_of(i) == "changing" else 0)
@@ -101,6 +125,11 @@ class FarmState:
         if path.startswith("/_phase/"):
             self.phase = int(path.rsplit("/", 1)[1])
             self.stats.clear()
+            return 200, {"Content-Type": "text/plain"}, b"ok"
+        if path.startswith("/_latency/"):  # /_latency/<ms>/<jitter fraction>
+            ms, jitter = path.split("/")[2:4]
+            self.latency_ms = min(max(float(ms), 0.0), MAX_LATENCY_MS)
+            self.jitter = min(max(float(jitter), 0.0), 1.0)
             return 200, {"Content-Type": "text/plain"}, b"ok"
         if path == "/_stats":
             return 200, {"Content-Type": "application/json"}, json.dumps(self.stats).encode()
@@ -140,7 +169,11 @@ async def _serve_conn(state: FarmState, reader: asyncio.StreamReader, writer: as
             length = int(headers.get("content-length") or 0)
             if length:
                 await reader.readexactly(min(length, 10_000_000))
-            status, hdrs, body = state.answer(method, target.split("?", 1)[0], headers)
+            path = target.split("?", 1)[0]
+            wait = state.delay(path)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            status, hdrs, body = state.answer(method, path, headers)
             out = [f"HTTP/1.1 {status} {REASONS.get(status, 'OK')}"]
             out += [f"{k}: {v}" for k, v in hdrs.items()]
             out.append(f"Content-Length: {len(body)}")
@@ -155,8 +188,9 @@ async def _serve_conn(state: FarmState, reader: asyncio.StreamReader, writer: as
         writer.close()
 
 
-async def _main(conn: Any, n_items: int) -> None:
+async def _main(conn: Any, n_items: int, latency_ms: float, jitter: float) -> None:
     state = FarmState(load_items(n_items))
+    state.latency_ms, state.jitter = latency_ms, jitter
     server = await asyncio.start_server(
         lambda r, w: _serve_conn(state, r, w), "127.0.0.1", 0, limit=MAX_HEADER_BYTES, backlog=1024
     )
@@ -165,22 +199,25 @@ async def _main(conn: Any, n_items: int) -> None:
         await server.serve_forever()
 
 
-def _child(conn: Any, n_items: int) -> None:
-    asyncio.run(_main(conn, n_items))
+def _child(conn: Any, n_items: int, latency_ms: float, jitter: float) -> None:
+    asyncio.run(_main(conn, n_items, latency_ms, jitter))
 
 
 class Farm:
     """The farm process, as a context manager: ``with Farm() as farm: farm.url(3)``."""
 
-    def __init__(self, n_items: int = ITEM_POOL) -> None:
+    def __init__(self, n_items: int = ITEM_POOL, latency_ms: float = 0.0, jitter: float = 0.0) -> None:
         self.n_items = n_items
+        self.latency_ms = latency_ms
+        self.jitter = jitter
         self.port = 0
         self._proc: multiprocessing.Process | None = None
 
     def __enter__(self) -> Farm:
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_child, args=(child, self.n_items), daemon=True, name="feed-farm")
+        args = (child, self.n_items, self.latency_ms, self.jitter)
+        self._proc = ctx.Process(target=_child, args=args, daemon=True, name="feed-farm")
         self._proc.start()
         for _ in range(120):  # bounded: 60 s
             if parent.poll(0.5) or not self._proc.is_alive():
@@ -216,6 +253,20 @@ class Farm:
 
     def set_phase(self, phase: int) -> None:
         self._get(f"/_phase/{phase}")
+
+    def set_latency(self, latency_ms: float, jitter: float = 0.0) -> None:
+        """Hold every later answer ``latency_ms`` (± ``jitter``, a fraction such as 0.2)."""
+        self._get(f"/_latency/{latency_ms:g}/{jitter:g}")
+        self.latency_ms, self.jitter = latency_ms, jitter
+
+    def feed_delays(self, n_feeds: int, phase: int) -> list[float]:
+        """The delay (s) each of feeds 0..n-1 gets in ``phase`` at the current latency setting."""
+        return [delay_s(f"/feed/{i}.xml", phase, self.latency_ms, self.jitter) for i in range(n_feeds)]
+
+    def latency_label(self) -> str:
+        if self.latency_ms <= 0:
+            return "0 ms"
+        return f"{self.latency_ms:g} ms ± {self.jitter:.0%}" if self.jitter else f"{self.latency_ms:g} ms"
 
     def stats(self) -> dict[str, int]:
         return json.loads(self._get("/_stats"))
