@@ -40,10 +40,10 @@ def test_entries_and_matches_are_unique_per_feed(engine: Engine) -> None:
     fs.sync_config_feeds(engine, [("https://a.example/feed", None, None)], NOW)
     (claim,) = fs.claim_due_feeds(engine, "w1", NOW, 10, 60)
     n, m = items.store_entries(engine, claim.id, [(entry("k1"), [matched()]), (entry("k2"), [])], NOW)
-    assert (n, m) == (2, 1)
+    assert (n, m) == (2, {"libya": 1})
     # The same entries again (a re-poll, or a racing worker): the database turns them into no-ops.
     n, m = items.store_entries(engine, claim.id, [(entry("k1"), [matched()]), (entry("k2"), [])], NOW)
-    assert (n, m) == (0, 0)
+    assert (n, m) == (0, {})
     assert items.known_keys(engine, claim.id, ["k1", "k2", "k3"]) == {"k1", "k2"}
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(EntryRow)).scalar_one() == 2
@@ -129,9 +129,12 @@ def test_same_story_from_another_feed_is_stored_but_not_matched_again(engine: En
         engine, [("https://a.example/feed", None, None), ("https://b.example/feed", None, None)], NOW
     )
     a, b = fs.claim_due_feeds(engine, "w1", NOW, 10, 60)
-    assert items.store_entries(engine, a.id, [(entry("k1"), [matched()])], NOW) == (1, 1)
+    assert items.store_entries(engine, a.id, [(entry("k1"), [matched()])], NOW) == (1, {"libya": 1})
     # Feed b carries the same canonical link under its own guid: one more entry, no second match.
-    assert items.store_entries(engine, b.id, [(entry("k1"), [matched(), matched("other")])], NOW) == (1, 1)
+    assert items.store_entries(engine, b.id, [(entry("k1"), [matched(), matched("other")])], NOW) == (
+        1,
+        {"other": 1},
+    )
     with engine.connect() as conn:
         profiles = conn.execute(select(MatchRow.profile).order_by(MatchRow.id)).scalars().all()
     assert profiles == ["libya", "other"]  # "other" had not matched it before, so it does now

@@ -95,10 +95,7 @@ def poll_feed(
     fresh_keys = item_store.known_keys(engine, claim.id, [e.key for e in parsed.entries])
     fresh = [e for e in parsed.entries if e.key not in fresh_keys]
     scored = [(e, scorer.score(e.title, e.summary, e.source)) for e in fresh]
-    new_entries, _ = item_store.store_entries(engine, claim.id, scored, now)
-    matches: Counter[str] = Counter()
-    for _e, scores in scored:
-        matches.update(s.profile for s in scores if s.matched)
+    new_entries, matches = item_store.store_entries(engine, claim.id, scored, now)
 
     _succeeded(engine, claim, owner, polling, now, got, parsed)
     if parsed.problem and parsed.problem != NO_ENTRIES:

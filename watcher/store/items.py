@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,18 +31,19 @@ def store_entries(
     feed_id: int,
     scored: Iterable[tuple[Entry, Sequence[Score]]],
     now: datetime,
-) -> tuple[int, int]:
+) -> tuple[int, Counter[str]]:
     """Insert new entries and their matches in one transaction.
 
     An entry whose canonical link already matched a profile through another feed gets no
     second match for that profile: cross-feed copies of one story are sent once.
 
     ON CONFLICT DO NOTHING on (feed_id, entry_key) and (entry_id, profile) makes a
-    concurrent duplicate a no-op instead of an error. Returns (new entries, new matches).
+    concurrent duplicate a no-op instead of an error. Returns the number of new entries and
+    the new matches by profile (what was really inserted, not what was scored).
     """
     pairs = list(scored)
     if not pairs:
-        return 0, 0
+        return 0, Counter()
     by_key = {e.key: (e, s) for e, s in pairs}
     rows = [
         {
@@ -81,14 +83,15 @@ def store_entries(
                             "created_at": now,
                         }
                     )
+        matched: Counter[str] = Counter()
         if match_rows:
-            conn.execute(
-                dialect_insert(engine, MatchRow.__table__).on_conflict_do_nothing(
-                    index_elements=["entry_id", "profile"]
-                ),
-                match_rows,
+            ins_matches = (
+                dialect_insert(engine, MatchRow.__table__)
+                .on_conflict_do_nothing(index_elements=["entry_id", "profile"])
+                .returning(MatchRow.profile)
             )
-    return len(inserted), len(match_rows)
+            matched.update(conn.execute(ins_matches, match_rows).scalars())
+    return len(inserted), matched
 
 
 def _already_matched(conn: Connection, feed_id: int, links: Sequence[str]) -> set[tuple[str, str]]:
