@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from watcher.pipeline import DigestResult, FeedResult, cron_due, dispatch_digest
 from watcher.profiles import Scorer, compile_profiles
 from watcher.store import SingleWorkerLock, is_sqlite, open_store, outbox
 from watcher.store import feeds as feed_store
+from watcher.store.feeds import FeedClaim
 
 log = logging.getLogger("watcher")
 
@@ -149,38 +150,52 @@ class Worker:
 
     # -- work ------------------------------------------------------------------------------
     def poll_due(self, progress: Callable[[FeedResult], None] | None = None) -> list[FeedResult]:
-        """Claim and poll due feeds in batches until none is due."""
+        """Poll every feed that is due, claiming more as the queue drains, until none is left.
+
+        Claims are topped up whenever half of the queue is done, so slow responses and CPU work
+        overlap instead of each batch ending with everyone waiting for its slowest feed.
+        """
         p = self.settings.polling
         results: list[FeedResult] = []
-        batch = p.concurrency * 4
-        # The lease must outlast a whole batch even if every fetch runs into its deadline.
+        queue_max = p.concurrency * 2
+        # A claim waits at most two rounds of fetches: the lease outlasts that even at full deadline.
         lease = max(p.lease, 4 * p.deadline + 5)
+        started = self.clock()
+        in_flight: dict[Future[FeedResult], FeedClaim] = {}
+        exhausted = False
         with ThreadPoolExecutor(max_workers=p.concurrency, thread_name_prefix="poll") as pool:
-            started = self.clock()
-            while not self.stopping.is_set():
-                now = self.clock()
-                claims = feed_store.claim_due_feeds(
-                    self.engine, self.owner, now, batch, lease_s=lease, due_by=started
-                )
-                if not claims:
-                    break
-                scorer = self.scorer
-                futures = [
-                    pool.submit(
-                        poll_feed,
+            while True:
+                if not exhausted and not self.stopping.is_set() and len(in_flight) <= p.concurrency:
+                    now = self.clock()
+                    claims = feed_store.claim_due_feeds(
                         self.engine,
-                        self.client,
-                        self.hosts,
-                        scorer,
-                        c,
                         self.owner,
-                        p,
                         now,
-                        self.rng,
+                        queue_max - len(in_flight),
+                        lease_s=lease,
+                        due_by=started,
                     )
-                    for c in claims
-                ]
-                for claim, fut in zip(claims, futures, strict=True):
+                    exhausted = not claims
+                    scorer = self.scorer
+                    for c in claims:
+                        fut = pool.submit(
+                            poll_feed,
+                            self.engine,
+                            self.client,
+                            self.hosts,
+                            scorer,
+                            c,
+                            self.owner,
+                            p,
+                            now,
+                            self.rng,
+                        )
+                        in_flight[fut] = c
+                if not in_flight:
+                    break
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    claim = in_flight.pop(fut)
                     try:
                         result = fut.result()
                     except Exception as exc:  # e.g. the database went away: the lease returns the feed
