@@ -83,6 +83,20 @@ def start(cfg: Path, failpoint: str | None = None) -> subprocess.Popen[str]:
     )
 
 
+def cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A one-off `watcher` command against the test's config, as a user types it."""
+    env = {**os.environ, "WATCHER_CONFIG": str(cfg), "CRASH_SECRET": "k", "COLUMNS": "250"}
+    env.pop("WATCHER_FAILPOINT", None)
+    return subprocess.run(
+        [sys.executable, "-m", "watcher.cli", *args],
+        env=env,
+        cwd=cfg.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def check_exactly_once_in_effect(base: str, smtp: SmtpSink, hook: WebhookReceiver) -> None:
     want = {f"{base}/{k}" for k in ITEMS}
     # Email: group deliveries by Message-ID; each item under exactly one Message-ID.
@@ -157,28 +171,13 @@ def test_dead_channel_does_not_hold_up_the_others(tmp_path: Path, db_url: str) -
         out, _ = start(cfg).communicate(timeout=120)
         assert len(smtp.messages) == 1  # email went out although the webhook is refused
         assert "digest hook" in out and "failed" in out
-        env = {**os.environ, "WATCHER_CONFIG": str(cfg), "COLUMNS": "250"}
-        status = subprocess.run(
-            [sys.executable, "-m", "watcher.cli", "digest", "status"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        status = cli(cfg, "digest", "status")
         assert status.returncode == 0, status.stderr
         rows = {
             line.split("│")[2].strip(): line for line in status.stdout.splitlines() if line.count("│") > 5
         }
         assert "sent" in rows["mail"] and "failed" in rows["hook"] and "400" in rows["hook"]
-        health = subprocess.run(
-            [sys.executable, "-m", "watcher.cli", "status", "--json"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        health = cli(cfg, "status", "--json")
         assert health.returncode == 0, health.stderr
         state = json.loads(health.stdout)
         assert state["digests_failed"] == 1 and state["digests_waiting"] == 0 and state["feeds"] == {"ok": 1}
@@ -193,22 +192,10 @@ def test_preview_then_send_a_scheduled_digest_by_hand(tmp_path: Path, db_url: st
         cfg.write_text(tomlkit.dumps(doc))
         out, _ = start(cfg).communicate(timeout=120)
         assert smtp.messages == [] and len(hook.requests) == 1, out  # the immediate webhook went out
-        env = {**os.environ, "WATCHER_CONFIG": str(cfg), "CRASH_SECRET": "k"}
-
-        def cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [sys.executable, "-m", "watcher.cli", *args],
-                env=env,
-                cwd=tmp_path,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-
-        preview = cli("digest", "preview", "mail")
+        preview = cli(cfg, "digest", "preview", "mail")
         assert preview.returncode == 0 and all(f"{srv.url('/a')}/{k}" in preview.stdout for k in ITEMS)
         assert smtp.messages == []  # a preview sends nothing and marks nothing
-        sent = cli("digest", "send", "mail")
+        sent = cli(cfg, "digest", "send", "mail")
         assert sent.returncode == 0 and "sent" in sent.stdout, sent.stdout + sent.stderr
         assert len(smtp.messages) == 1
-        assert "nothing to send" in cli("digest", "send", "mail").stdout
+        assert "nothing to send" in cli(cfg, "digest", "send", "mail").stdout

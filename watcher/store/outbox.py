@@ -50,6 +50,21 @@ def _next_batch(digest: str, profiles: Sequence[str], max_items: int) -> Select[
     )
 
 
+def _insert_run(conn: Connection, digest: str, key: str, match_ids: Sequence[int], now: datetime) -> int:
+    """A pending run and its deliveries, inside the caller's transaction."""
+    run_id = conn.execute(
+        DigestRun.__table__.insert()
+        .values(digest=digest, key=key, status="pending", attempts=0, next_attempt_at=now, created_at=now)
+        .returning(DigestRun.id)
+    ).scalar_one()
+    if match_ids:
+        conn.execute(
+            Delivery.__table__.insert(),
+            [{"digest": digest, "match_id": m, "run_id": run_id} for m in match_ids],
+        )
+    return int(run_id)
+
+
 def pending_count(engine: Engine, digest: str, profiles: Sequence[str]) -> int:
     with engine.connect() as conn:
         return int(
@@ -77,24 +92,7 @@ def create_run(
             ids = list(conn.execute(q).scalars())
             if not ids and not send_empty:
                 return None
-            run_id = conn.execute(
-                DigestRun.__table__.insert()
-                .values(
-                    digest=digest,
-                    key=f"{digest}-{uuid.uuid4().hex}",
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-                .returning(DigestRun.id)
-            ).scalar_one()
-            if ids:
-                conn.execute(
-                    Delivery.__table__.insert(),
-                    [{"digest": digest, "match_id": m, "run_id": run_id} for m in ids],
-                )
-            return int(run_id)
+            return _insert_run(conn, digest, f"{digest}-{uuid.uuid4().hex}", ids, now)
     except IntegrityError:
         return None
 
@@ -254,24 +252,8 @@ def preview_digest(engine: Engine, d: DigestSettings, now: datetime) -> Digest:
     with engine.connect() as conn:
         trans = conn.begin()
         try:
-            run_id = conn.execute(
-                DigestRun.__table__.insert()
-                .values(
-                    digest=d.name,
-                    key=f"{d.name}-preview",
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-                .returning(DigestRun.id)
-            ).scalar_one()
             ids = list(conn.execute(_next_batch(d.name, d.profiles, d.max_items)).scalars())
-            if ids:
-                conn.execute(
-                    Delivery.__table__.insert(),
-                    [{"digest": d.name, "match_id": m, "run_id": run_id} for m in ids],
-                )
+            run_id = _insert_run(conn, d.name, f"{d.name}-preview", ids, now)
             return _load(conn, run_id, d.profiles)
         finally:
             trans.rollback()
