@@ -91,13 +91,14 @@ class Worker:
         self.rng = random.Random()
         self.stopping = threading.Event()
         self._mtime = self._config_mtime()
-        self._sync_feeds()
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        """Take the single-worker lock on SQLite (several workers need PostgreSQL)."""
+        """Take the single-worker lock on SQLite (several workers need PostgreSQL), then make
+        the config's feeds exist in the database: a refused second worker writes nothing."""
         if self.lock:
             self.lock.acquire()
+        self._sync_feeds()
 
     def close(self) -> None:
         self.client.close()
