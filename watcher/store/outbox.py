@@ -65,13 +65,6 @@ def _insert_run(conn: Connection, digest: str, key: str, match_ids: Sequence[int
     return int(run_id)
 
 
-def pending_count(engine: Engine, digest: str, profiles: Sequence[str]) -> int:
-    with engine.connect() as conn:
-        return int(
-            conn.execute(select(func.count(MatchRow.id)).where(_undelivered(digest, profiles))).scalar_one()
-        )
-
-
 def create_run(
     engine: Engine,
     digest: str,
