@@ -1,0 +1,191 @@
+"""`watcher feeds …`: follow, list, test, import and export feeds."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from watcher.cli_common import UserError, engine, err, now, out, settings, when
+from watcher.config import parse_duration
+
+feeds_app = typer.Typer(help="Follow, list, test and import feeds.", no_args_is_help=True)
+
+
+# --- feeds -----------------------------------------------------------------------------------
+@feeds_app.command("add")
+def feeds_add(
+    url: str,
+    name: Annotated[str | None, typer.Option(help="A display name.")] = None,
+    interval: Annotated[str | None, typer.Option(help="Polling interval, e.g. 15m.")] = None,
+) -> None:
+    """Follow a feed (stored in the database; feeds in the config file are followed too)."""
+    from watcher.fetch import FetchError, check_url
+    from watcher.store.feeds import add_feed
+
+    cfg = settings()
+    try:
+        check_url(url, cfg.polling.allow_private_networks)
+    except FetchError as exc:
+        if exc.kind != "dns":
+            raise UserError(f"refused: {exc}") from None
+        # A name that does not resolve today may tomorrow; every fetch is checked again anyway.
+        err.print(f"warning: {exc}; following it anyway", highlight=False)
+    seconds = _duration(interval) if interval else None
+    store = engine(cfg)
+    if add_feed(store, url, name, seconds, now()):
+        out.print(f"following {url}")
+    else:
+        out.print(f"already following {url}")
+
+
+def _duration(value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise UserError(f"--interval: {exc}") from None
+
+
+@feeds_app.command("remove")
+def feeds_remove(url: str) -> None:
+    """Stop following a feed (its stored items and matches are kept)."""
+    from watcher.store.feeds import remove_feed
+
+    cfg = settings()
+    origin = remove_feed(engine(cfg), url)
+    if origin is None:
+        raise UserError(f"not following {url}")
+    out.print(f"stopped following {url}")
+    if origin == "config":
+        out.print(
+            f"note: it is listed in {cfg.source}; remove it there too or it comes back on the next start"
+        )
+
+
+@feeds_app.command("list")
+def feeds_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Each feed's status, last success, last error, error count and next poll."""
+    from watcher.store.feeds import list_feeds
+
+    rows = list_feeds(engine(settings()))
+    if as_json:
+        for f in rows:
+            print(
+                json.dumps(
+                    {
+                        "url": f.url,
+                        "name": f.name or f.title,
+                        "status": f.status,
+                        "entries": f.entries,
+                        "last_success": f.last_success.isoformat() if f.last_success else None,
+                        "last_error": f.last_error,
+                        "error_count": f.error_count,
+                        "next_poll": f.next_poll.isoformat() if f.next_poll else None,
+                    }
+                )
+            )
+        return
+    table = Table("feed", "status", "items", "last success", "errors", "next poll", "last error")
+    for f in rows:
+        style = {"ok": "green", "error": "yellow", "backoff": "yellow", "gone": "red"}.get(f.status, "")
+        table.add_row(
+            f.name or f.title or f.url,
+            f"[{style}]{f.status}[/]",
+            str(f.entries),
+            when(f.last_success),
+            str(f.error_count),
+            when(f.next_poll),
+            (f.last_error or "")[:80],
+        )
+    out.print(table)
+    out.print(f"{len(rows)} feeds")
+
+
+@feeds_app.command("test")
+def feeds_test(
+    target: Annotated[str, typer.Argument(help="A feed URL or a local file.")],
+    limit: Annotated[int, typer.Option(help="Entries to show.")] = 30,
+) -> None:
+    """Fetch (or read), parse and score one feed without storing anything."""
+    from watcher.fetch import FetchError, fetch, make_client
+    from watcher.parse import parse_feed
+    from watcher.pipeline import fetch_limits
+    from watcher.profiles import compile_profiles
+
+    cfg = settings()
+    path = Path(target)
+    if path.exists():
+        body, url, ctype = path.read_bytes(), None, None
+    elif target.startswith(("http://", "https://")):
+        with make_client(cfg.polling.user_agent) as client:
+            try:
+                got = fetch(client, target, etag=None, last_modified=None, limits=fetch_limits(cfg.polling))
+            except FetchError as exc:
+                raise UserError(str(exc)) from None
+        body, url, ctype = got.body or b"", got.url, got.content_type
+        out.print(f"HTTP {got.status}, {len(body)} bytes, {ctype or 'no content type'}")
+    else:
+        raise UserError(f"{target}: no such file, and not an http(s) URL")
+    parsed = parse_feed(body, url=url, content_type=ctype, now=now())
+    out.print(f"feed: {parsed.title or '(untitled)'}, {len(parsed.entries)} entries")
+    if parsed.problem:
+        out.print(f"[yellow]problem:[/] {parsed.problem}", highlight=False)
+    for alt in parsed.alternates:
+        out.print(f"  feed link found in the page: {alt}")
+    scorer = compile_profiles(cfg.profiles)
+    table = Table("published", "title", "score", "matched")
+    for e in parsed.entries[:limit]:
+        scores = scorer.score(e.title, e.summary, e.source)
+        best = max((s.score for s in scores), default=0.0)
+        table.add_row(
+            when(e.published), e.title[:90], f"{best:.2f}", ", ".join(s.profile for s in scores if s.matched)
+        )
+    out.print(table)
+
+
+@feeds_app.command("import-opml")
+def feeds_import(file: Path) -> None:
+    """Follow every feed listed in an OPML file."""
+    from watcher.opml import OpmlError, read_opml
+    from watcher.store.feeds import add_feed
+
+    cfg = settings()
+    try:
+        found = read_opml(file.read_bytes())
+    except (OSError, OpmlError) as exc:
+        raise UserError(f"{file}: {exc}") from None
+    store = engine(cfg)
+    added = skipped = refused = 0
+    for url, title in found:
+        if not url.lower().startswith(("http://", "https://")):
+            refused += 1
+            err.print(f"skipped {url}: not an http(s) URL", highlight=False)
+            continue
+        if add_feed(store, url, title, None, now()):
+            added += 1
+        else:
+            skipped += 1
+    out.print(f"{file}: {len(found)} feeds, {added} added, {skipped} already followed, {refused} refused")
+
+
+@feeds_app.command("export-opml")
+def feeds_export(
+    file: Annotated[Path | None, typer.Argument(help="Write here instead of stdout.")] = None,
+) -> None:
+    """Write the followed feeds as OPML."""
+    from watcher.opml import write_opml
+    from watcher.store.feeds import list_feeds
+
+    rows = list_feeds(engine(settings()))
+    data = write_opml([(f.url, f.name or f.title) for f in rows], title="watcher feeds")
+    if file is None:
+        sys.stdout.write(data.decode())
+    else:
+        file.write_bytes(data)
+        out.print(f"wrote {len(rows)} feeds to {file}")
