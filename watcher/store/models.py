@@ -135,3 +135,16 @@ class Delivery(Base):
     digest: Mapped[str] = mapped_column(String(64))
     match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"))
     run_id: Mapped[int] = mapped_column(ForeignKey("digest_runs.id", ondelete="CASCADE"), index=True)
+
+
+class VerdictRow(Base):
+    """A reader's verdict on one match: one per match, a later verdict replaces the earlier."""
+
+    __tablename__ = "verdicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), unique=True)
+    verdict: Mapped[str] = mapped_column(String(16))  # relevant | not_relevant
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    via: Mapped[str] = mapped_column(String(16))  # web | cli | …
