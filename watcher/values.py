@@ -84,3 +84,22 @@ class Digest:
             out.append(item.match_id)
             out.extend(item.extra_match_ids)
         return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """A stored entry as one profile saw it: what a backtest re-scores (see watcher.profiles.backtest)."""
+
+    id: int  # entry id
+    title: str
+    summary: str
+    source: str | None  # as the scorer got it (the feed's title), for exclude_sources
+    link: str | None
+    published: datetime
+    match_id: int | None = None  # this profile's stored match, None when it did not match
+    stored_score: float | None = None  # the match's score when it was stored
+    verdict: str | None = None  # a reader's verdict on that match: relevant | not_relevant
+
+    @property
+    def matched(self) -> bool:
+        return self.match_id is not None

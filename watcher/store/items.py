@@ -7,12 +7,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, and_, select
 from sqlalchemy.orm import Session
 
 from watcher.store.db import dialect_insert
 from watcher.store.models import Delivery, DigestRun, EntryRow, Feed, MatchRow
-from watcher.values import Entry, Score
+from watcher.values import Entry, Score, StoredItem
 
 
 def known_keys(engine: Engine, feed_id: int, keys: Sequence[str]) -> set[str]:
@@ -188,3 +188,46 @@ def recent_texts(engine: Engine, profile: str, limit: int = 2000) -> tuple[list[
         for title, summary, hit in conn.execute(q.limit(limit)):
             (hits if hit else rest).append(f"{title}\n{summary}")
     return hits, rest
+
+
+def stored_items(
+    engine: Engine,
+    profile: str,
+    *,
+    since: datetime | None = None,
+    limit: int | None = 50_000,
+    judged: bool = False,
+) -> list[StoredItem]:
+    """Entries stored since ``since`` (newest first), each with ``profile``'s match and verdict if any.
+
+    ``judged=True``: only the entries with a reader's verdict for ``profile`` (whatever their age).
+
+    What `watcher profile diff`, `profile suggest` and the web backtest re-score.
+    """
+    from watcher.store.models import VerdictRow
+
+    match = MatchRow.__table__.alias("m")
+    q = (
+        select(
+            EntryRow.id,
+            EntryRow.title,
+            EntryRow.summary,
+            EntryRow.source,
+            EntryRow.link,
+            EntryRow.published,
+            match.c.id,
+            match.c.score,
+            VerdictRow.verdict,
+        )
+        .outerjoin(match, and_(match.c.entry_id == EntryRow.id, match.c.profile == profile))
+        .outerjoin(VerdictRow, VerdictRow.match_id == match.c.id)
+        .order_by(EntryRow.fetched_at.desc(), EntryRow.id.desc())
+    )
+    if judged:
+        q = q.where(VerdictRow.id.is_not(None))
+    if since is not None:
+        q = q.where(EntryRow.fetched_at >= since)
+    if limit is not None:
+        q = q.limit(limit)
+    with engine.connect() as conn:
+        return [StoredItem(*row) for row in conn.execute(q)]
