@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Exact versions of every dependency; regenerate with `make lock` after editing pyproject.toml.
+LOCK := requirements.lock
+UV_VERSION := 0.13.8
+LOCK_FLAGS := pyproject.toml --extra dev --universal --python-version 3.11 --quiet --no-header
 
-.PHONY: demo test lint run bench clean
+.PHONY: demo test lint run bench clean lock lock-upgrade
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -c $(LOCK) -e ".[dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -28,6 +32,21 @@ run: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# Pins what pyproject.toml asks for, keeping the versions already locked where they still fit.
+lock: $(STAMP)
+	$(BIN)/pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/uv pip compile $(LOCK_FLAGS) -o $(LOCK) $(UV_ARGS)
+	{ printf '%s\n' \
+	  '# Exact versions of every dependency of watcher (dev tools included), for reproducible installs.' \
+	  '# Generated from pyproject.toml by `make lock` (uv pip compile); do not edit by hand.' \
+	  '# After changing dependencies in pyproject.toml: run `make lock` and commit this file with it;' \
+	  '# `make lock-upgrade` moves every pin to the newest release that fits.' \
+	  '# Used as a constraints file: `pip install -c requirements.lock -e ".[dev]"` (make), and the Dockerfile.'; \
+	  cat $(LOCK); } > $(LOCK).new && mv $(LOCK).new $(LOCK)
+
+lock-upgrade:
+	$(MAKE) lock UV_ARGS=--upgrade
 
 clean:
 	rm -rf $(VENV) data build *.egg-info .pytest_cache .ruff_cache
