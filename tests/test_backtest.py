@@ -126,3 +126,42 @@ def test_stored_items_carry_match_and_verdict(db_url: str) -> None:
         assert all(s.match_id is None for s in items.stored_items(engine, "sahel"))
     finally:
         engine.dispose()
+
+
+def test_queued_matches_are_rechecked_when_a_digest_is_built(db_url: str) -> None:
+    from sqlalchemy import select
+
+    from watcher.profiles import compile_profiles
+    from watcher.store import outbox
+    from watcher.store.models import MatchRow
+
+    engine = open_store(db_url)
+    try:
+        fs.sync_config_feeds(engine, [("https://a.example/feed", "A", None)], NOW)
+        (claim,) = fs.claim_due_feeds(engine, "w1", NOW, 10, 60)
+        titles = ["Libya ceasefire holds", "Tripoli, Lebanon: port reopens", "Haftar forces advance"]
+        rows = [
+            (
+                Entry(key=f"k{i}", title=t, summary="", link=f"https://x.example/{i}", published=NOW),
+                [Score("libya", 3.0, True)],
+            )
+            for i, t in enumerate(titles)
+        ]
+        items.store_entries(engine, claim.id, rows, NOW)
+        edited = ProfileSpec.model_validate({**SPEC.model_dump(), "exclude": ["lebanon"]})
+        run = outbox.create_run(engine, "d", ["libya"], 10, NOW, scorer=compile_profiles({"libya": edited}))
+        sent = outbox.load_digest(engine, run, ["libya"])
+        assert sorted(i.title for i in sent.items) == ["Haftar forces advance", "Libya ceasefire holds"]
+        with engine.connect() as conn:
+            held = (
+                conn.execute(select(MatchRow.withheld_reason).where(MatchRow.withheld_at.is_not(None)))
+                .scalars()
+                .all()
+            )
+        assert held == ["no longer matches profile libya: excluded: 'lebanon'"]  # kept, with the reason
+        assert any(m.withheld for m in items.recent_matches(engine))
+        # The exclude is undone: the withheld match is queued again for the next digest.
+        again = outbox.create_run(engine, "d", ["libya"], 10, NOW, scorer=compile_profiles({"libya": SPEC}))
+        assert [i.title for i in outbox.load_digest(engine, again, ["libya"]).items] == [titles[1]]
+    finally:
+        engine.dispose()

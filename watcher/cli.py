@@ -20,6 +20,7 @@ from watcher import logs
 from watcher.cli_common import UserError, engine, err, now, out, safe_url, settings, when
 from watcher.cli_db import db_app
 from watcher.cli_digest import digest_app, digest_matches
+from watcher.cli_feedback import feedback_app
 from watcher.cli_feeds import feeds_app
 from watcher.cli_profile import eval_command, profile_app, score_command
 from watcher.config import ConfigError
@@ -35,6 +36,7 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(digest_app, name="digest")
 app.add_typer(db_app, name="db")
 app.add_typer(profile_app, name="profile")
+app.add_typer(feedback_app, name="feedback")
 app.command("eval")(eval_command)
 app.command("score")(score_command)
 app.command("matches")(digest_matches)

@@ -47,7 +47,9 @@ def digest_preview(
 
     cfg = settings()
     d = cfg.digest(name)
-    digest = preview_digest(engine(cfg), d, now())
+    from watcher.profiles import compile_profiles
+
+    digest = preview_digest(engine(cfg), d, now(), compile_profiles(cfg.profiles))
     if html:
         html.write_text(render_html(digest), encoding="utf-8")
         out.print(f"wrote {html} ({len(grouped(digest).items)} stories from {len(digest.items)} matches)")

@@ -23,7 +23,7 @@ from watcher.deliver import PermanentDeliveryError, TemporaryDeliveryError, deli
 from watcher.fetch import FetchError, FetchLimits, FetchResult, HostLimiter, fetch
 from watcher.parse import NO_ENTRIES, parse_feed
 from watcher.polling import next_poll_after_failure, success_interval, unchanged_interval
-from watcher.profiles import Scorer
+from watcher.profiles import Scorer, compile_profiles
 from watcher.store import feeds as feed_store
 from watcher.store import items as item_store
 from watcher.store import outbox
@@ -199,11 +199,19 @@ def dispatch_digest(
     *,
     client: httpx.Client,
     outbox_dir: Path | None = None,
+    scorer: Scorer | None = None,
 ) -> list[DigestResult]:
-    """Send what this digest owes: first any pending run (same key as before), else a new run."""
+    """Send what this digest owes: first any pending run (same key as before), else a new run.
+
+    A new run is built from the queued matches the profiles in force (``scorer``, else compiled
+    from ``settings``) still match: the others are withheld, with the reason.
+    """
     # A run waiting for a retry goes first and alone: a dead channel does not pile up new runs.
     if not outbox.has_pending(engine, d.name, now):
-        outbox.create_run(engine, d.name, d.profiles, d.max_items, now, send_empty=d.send_empty)
+        scorer = scorer if scorer is not None else compile_profiles(settings.profiles)
+        outbox.create_run(
+            engine, d.name, d.profiles, d.max_items, now, send_empty=d.send_empty, scorer=scorer
+        )
     results = []
     for run_id in outbox.claim_runs(engine, d.name, owner, now, lease_s=settings.polling.lease):
         digest = outbox.load_digest(engine, run_id, d.profiles)

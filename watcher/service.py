@@ -235,6 +235,7 @@ class Worker:
             self.clock(),
             client=self.hook_client,
             outbox_dir=self.outbox_dir,
+            scorer=self.scorer,
         )
 
     def run_once(self, progress: Callable[[FeedResult], None] | None = None) -> CycleReport:

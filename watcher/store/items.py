@@ -119,6 +119,7 @@ class MatchView:
     source: str | None
     published: datetime
     delivered: str  # e.g. "email-digest: sent", "-" when not yet part of any digest
+    withheld: str | None = None  # why a queued match is not sent: the profile in force no longer matches it
 
 
 def recent_matches(engine: Engine, limit: int = 50, profile: str | None = None) -> list[MatchView]:
@@ -165,7 +166,9 @@ def recent_matches(engine: Engine, limit: int = 50, profile: str | None = None) 
                 link=r[2],
                 source=r[3] or r[5] or r[6],
                 published=r[4],
-                delivered=", ".join(sorted(status.get(m.id, []))) or "-",
+                delivered=", ".join(sorted(status.get(m.id, [])))
+                or (f"withheld: {m.withheld_reason}" if m.withheld_reason else "-"),
+                withheld=m.withheld_reason,
             )
         )
     return out

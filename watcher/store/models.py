@@ -107,6 +107,10 @@ class MatchRow(Base):
     score: Mapped[float] = mapped_column(Float)
     terms: Mapped[list[list[Any]]] = mapped_column(JSON)  # [[term, contribution], ...]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Set when the profile in force no longer matches this queued match (an exclude, a higher
+    # threshold…): it is kept, with the reason, but no digest carries it.
+    withheld_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withheld_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class DigestRun(Base):
@@ -148,3 +152,16 @@ class VerdictRow(Base):
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     via: Mapped[str] = mapped_column(String(16))  # web | cli | …
+
+
+class SuggestionRow(Base):
+    """A proposal of `watcher profile suggest`, kept so `watcher profile apply ID` knows what was accepted."""
+
+    __tablename__ = "suggestions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    profile: Mapped[str] = mapped_column(String(100), index=True)
+    base: Mapped[str] = mapped_column(String(64))  # fingerprint of the profile the proposal was measured on
+    changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{key, kind, value, weight, effect…}]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,18 +8,22 @@ only one worker sends a run at a time.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, Select, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, Engine, Select, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from watcher.config import DigestSettings
+from watcher.profiles import Scorer
 from watcher.store.models import Delivery, DigestRun, EntryRow, Feed, MatchRow
 from watcher.values import Digest, DigestItem
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +42,56 @@ class RunView:
 
 def _undelivered(digest: str, profiles: Sequence[str]):  # type: ignore[no-untyped-def]
     delivered = exists().where(and_(Delivery.digest == digest, Delivery.match_id == MatchRow.id))
-    return and_(MatchRow.profile.in_(list(profiles)), ~delivered)
+    return and_(MatchRow.profile.in_(list(profiles)), ~delivered, MatchRow.withheld_at.is_(None))
+
+
+def _recheck(conn: Connection, digest: str, profiles: Sequence[str], scorer: Scorer, now: datetime) -> int:
+    """Re-score this digest's queued matches with the profiles in force, inside the caller's transaction.
+
+    A queued match its profile no longer matches (the user added an exclude, raised the
+    threshold…) is withheld with the reason, not deleted; a withheld one the profile matches
+    again (the edit was undone) is queued again. Returns how many were withheld now.
+    """
+    delivered = exists().where(and_(Delivery.digest == digest, Delivery.match_id == MatchRow.id))
+    q = (
+        select(
+            MatchRow.id,
+            MatchRow.profile,
+            MatchRow.withheld_at,
+            EntryRow.title,
+            EntryRow.summary,
+            EntryRow.source,
+        )
+        .join(EntryRow, EntryRow.id == MatchRow.entry_id)
+        .where(MatchRow.profile.in_([p for p in profiles if p in scorer.names]), ~delivered)
+    )
+    withhold: list[dict[str, object]] = []
+    readmit: list[int] = []
+    for mid, profile, withheld_at, title, summary, source in conn.execute(q):
+        score = next(s for s in scorer.score(title, summary, source) if s.profile == profile)
+        if not score.matched and withheld_at is None:
+            withhold.append({"mid": mid, "why": f"no longer matches profile {profile}: {score.reason}"})
+        elif score.matched and withheld_at is not None:
+            readmit.append(mid)
+    if withhold:
+        conn.execute(
+            update(MatchRow.__table__)
+            .where(MatchRow.__table__.c.id == bindparam("mid"))
+            .values(withheld_at=now, withheld_reason=bindparam("why")),
+            withhold,
+        )
+    if readmit:
+        conn.execute(
+            update(MatchRow).where(MatchRow.id.in_(readmit)).values(withheld_at=None, withheld_reason=None)
+        )
+    if withhold or readmit:
+        log.info(
+            "digest %s: %d queued match(es) withheld (the profile no longer matches them), %d queued again",
+            digest,
+            len(withhold),
+            len(readmit),
+        )
+    return len(withhold)
 
 
 def _next_batch(digest: str, profiles: Sequence[str], max_items: int) -> Select[tuple[int]]:
@@ -73,8 +126,11 @@ def create_run(
     now: datetime,
     *,
     send_empty: bool = False,
+    scorer: Scorer | None = None,
 ) -> int | None:
     """Commit a new run with the best undelivered matches (at most ``max_items``; the rest wait).
+
+    With ``scorer`` (the profiles in force), queued matches are re-checked first (`_recheck`).
 
     Returns None when there is nothing to send. Two workers racing here cannot both take a
     match: (digest, match_id) is unique, and the loser's transaction rolls back whole.
@@ -82,6 +138,8 @@ def create_run(
     q = _next_batch(digest, profiles, max_items)
     try:
         with engine.begin() as conn:
+            if scorer is not None:
+                _recheck(conn, digest, profiles, scorer, now)
             ids = list(conn.execute(q).scalars())
             if not ids and not send_empty:
                 return None
@@ -240,11 +298,13 @@ def last_run_time(engine: Engine, digest: str) -> datetime | None:
         return conn.execute(q).scalar()
 
 
-def preview_digest(engine: Engine, d: DigestSettings, now: datetime) -> Digest:
+def preview_digest(engine: Engine, d: DigestSettings, now: datetime, scorer: Scorer | None = None) -> Digest:
     """What the next run would carry, built inside a transaction that is rolled back."""
     with engine.connect() as conn:
         trans = conn.begin()
         try:
+            if scorer is not None:
+                _recheck(conn, d.name, d.profiles, scorer, now)
             ids = list(conn.execute(_next_batch(d.name, d.profiles, d.max_items)).scalars())
             run_id = _insert_run(conn, d.name, f"{d.name}-preview", ids, now)
             return _load(conn, run_id, d.profiles)

@@ -1,0 +1,95 @@
+"""`watcher feedback …`: record and list readers' verdicts without the web side.
+
+The same verdicts the digest links record (watcher.store.feedback): one per
+match, a later one replaces the earlier.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from watcher.cli_common import UserError, engine, now, out, settings, when
+
+feedback_app = typer.Typer(
+    help="Record and list verdicts on matches (relevant / not relevant).", no_args_is_help=True
+)
+
+
+@feedback_app.command("list")
+def feedback_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Only this profile.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most this many.")] = None,
+) -> None:
+    """Recorded verdicts, newest first: link, title, profile, verdict, when."""
+    from watcher.store.feedback import list_verdicts
+
+    rows = list_verdicts(engine(settings()), profile=profile, limit=limit)
+    if as_json:
+        for v in rows:
+            print(json.dumps(v.to_json(), ensure_ascii=False))
+        return
+    table = Table("at", "profile", "verdict", "score", "title", "link", "via", "note")
+    for v in rows:
+        style = "green" if v.verdict == "relevant" else "red"
+        table.add_row(
+            when(v.at),
+            v.profile,
+            f"[{style}]{v.verdict}[/]",
+            f"{v.score:.2f}",
+            v.title[:70],
+            v.link or "",
+            v.via,
+            (v.note or "")[:40],
+        )
+    out.print(table)
+    if not rows:
+        out.print("no verdicts yet: use the links in a digest, or `watcher feedback add LINK --relevant`")
+
+
+@feedback_app.command("add")
+def feedback_add(
+    link: Annotated[str, typer.Argument(help="The item's link, as in the digest.")],
+    relevant: Annotated[bool, typer.Option("--relevant", help="The item belongs in the digest.")] = False,
+    not_relevant: Annotated[bool, typer.Option("--not-relevant", help="It does not.")] = False,
+    profile: Annotated[
+        str | None, typer.Option("--profile", "-p", help="Which profile's match (when several matched it).")
+    ] = None,
+    note: Annotated[
+        str | None, typer.Option("--note", help="Why, in a few words (kept with the verdict).")
+    ] = None,
+) -> None:
+    """Record a verdict on a matched item; a later verdict on the same item replaces the earlier."""
+    from watcher.store.feedback import find_match, link_is_stored, record_verdict
+
+    if relevant == not_relevant:
+        raise UserError("give exactly one of --relevant or --not-relevant")
+    verdict = "relevant" if relevant else "not_relevant"
+    store = engine(settings())
+    try:
+        found = find_match(store, link, profile)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if not found:
+        if profile is not None and find_match(store, link):
+            others = sorted({m.profile for m in find_match(store, link)})
+            raise UserError(f"{link} did not match profile {profile!r} (it matched: {', '.join(others)})")
+        if link_is_stored(store, link):
+            raise UserError(f"{link} was stored but matched no profile: there is no match to judge")
+        raise UserError(f"no stored item has the link {link}")
+    profiles = sorted({m.profile for m in found})
+    if len(profiles) > 1:
+        raise UserError(f"{link} matched several profiles ({', '.join(profiles)}): choose one with --profile")
+    at = now()
+    for m in found:  # copies of one story stored under one link share the verdict
+        try:
+            v = record_verdict(store, m.match_id, verdict, note=note, now=at, via="cli")
+        except (LookupError, ValueError) as exc:
+            raise UserError(str(exc)) from None
+    out.print(
+        f"recorded: {v.verdict} for {v.title!r} (profile {v.profile}, score {v.score:.2f})", highlight=False
+    )
