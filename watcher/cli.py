@@ -23,6 +23,7 @@ from watcher.cli_digest import digest_app, digest_matches
 from watcher.cli_feedback import feedback_app
 from watcher.cli_feeds import feeds_app
 from watcher.cli_profile import eval_command, profile_app, score_command
+from watcher.cli_tune import apply as _apply  # noqa: F401 - registers profile diff/apply
 from watcher.config import ConfigError
 from watcher.store import StoreError
 

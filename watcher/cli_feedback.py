@@ -48,7 +48,7 @@ def feedback_list(
         )
     out.print(table)
     if not rows:
-        out.print("no verdicts yet: use the links in a digest, or `watcher feedback add LINK --relevant`")
+        typer.echo("no verdicts yet: use the links in a digest, or `watcher feedback add LINK --relevant`")
 
 
 @feedback_app.command("add")
@@ -90,6 +90,4 @@ def feedback_add(
             v = record_verdict(store, m.match_id, verdict, note=note, now=at, via="cli")
         except (LookupError, ValueError) as exc:
             raise UserError(str(exc)) from None
-    out.print(
-        f"recorded: {v.verdict} for {v.title!r} (profile {v.profile}, score {v.score:.2f})", highlight=False
-    )
+    typer.echo(f"recorded: {v.verdict} for {v.title!r} (profile {v.profile}, score {v.score:.2f})")

@@ -212,8 +212,11 @@ def suggest(
     config: ConfigOpt = None,
     seeds: SeedsOpt = Path("seeds"),
 ) -> None:
-    """Propose terms that co-occur with the profile's anchors in matched items (nothing is changed)."""
+    """Propose changes from recorded verdicts (measured) and terms from the news stream; changes nothing."""
     specs = _profiles_or_derived(config, seeds, name)
+    from watcher.cli_tune import suggest_from_verdicts
+
+    suggest_from_verdicts(name, specs[name], items)
     scorer = compile_profiles(specs)
     matched: list[str] = []
     background: list[str] = []
