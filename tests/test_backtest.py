@@ -165,3 +165,18 @@ def test_queued_matches_are_rechecked_when_a_digest_is_built(db_url: str) -> Non
         assert [i.title for i in outbox.load_digest(engine, again, ["libya"]).items] == [titles[1]]
     finally:
         engine.dispose()
+
+
+def test_items_sharing_a_link() -> None:
+    roundup = "https://news.example/2020_January_11"
+    stored = [
+        item(1, "Haftar accepts a ceasefire", score=4.0, link=roundup),
+        item(2, "Merkel to host Libya talks in Berlin", score=3.5, link=roundup),
+        item(3, "Merkel to host Libya talks in Berlin", score=None, link=roundup),  # another feed's copy
+        item(4, "Libya talks resume", score=None, link="https://news.example/x"),
+        item(5, "Libya talks resume", score=None, link="https://news.example/x"),
+        item(6, "Libya oil output", score=None, link="https://news.example/x"),
+    ]
+    r = backtest(stored, SPEC, profile="libya")
+    assert r.items == 4 and sorted(c.item.id for c in r.kept) == [1, 2]
+    assert sorted(c.item.id for c in r.added) == [4, 6]

@@ -259,3 +259,31 @@ def test_suggest_apply_diff_and_the_queued_match(loop, tmp_path: Path) -> None:
     assert shown["oil"].startswith("withheld: no longer matches profile libya: below threshold (3.00 < 3.5)")
     assert shown["geneva"] == "desk: sent"
     assert len(held) == 5  # kept, not deleted: clashes, port, fuel (exclude), football, oil (threshold)
+
+
+def test_one_link_for_several_items_asks_which(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from watcher.store import feedback, items, open_store
+    from watcher.store import feeds as fs
+    from watcher.values import Entry, Score
+
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    config = tmp_path / "watcher.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n' + PROFILE, encoding="utf-8")
+    engine = open_store(url)
+    fs.sync_config_feeds(engine, [("https://a.example/feed", "A", None)], now)
+    (claim,) = fs.claim_due_feeds(engine, "w1", now, 10, 60)
+    page = "https://wiki.example/2020_January_11"  # a daily round-up: one page, several items
+    rows = [
+        (Entry(key=k, title=t, summary="", link=page, published=now), [Score("libya", 3.0, True)])
+        for k, t in (("a", "Haftar accepts a ceasefire"), ("b", "Merkel to host Libya talks"))
+    ]
+    items.store_entries(engine, claim.id, rows, now)
+    ids = [m.match_id for m in feedback.find_match(engine, page)]
+    bad = cli(config, "feedback", "add", page, "--relevant", check=False)
+    assert bad.returncode == 2 and "names 2 matched items" in bad.stderr and f"match {ids[1]}:" in bad.stderr
+    cli(config, "feedback", "add", page, "--relevant", "--match", str(ids[1]))
+    assert feedback.verdicts_for(engine, ids) == {ids[1]: "relevant"}
+    engine.dispose()

@@ -62,6 +62,9 @@ def feedback_add(
     note: Annotated[
         str | None, typer.Option("--note", help="Why, in a few words (kept with the verdict).")
     ] = None,
+    match: Annotated[
+        int | None, typer.Option("--match", help="Which match, when one link names several items.")
+    ] = None,
 ) -> None:
     """Record a verdict on a matched item; a later verdict on the same item replaces the earlier."""
     from watcher.store.feedback import find_match, link_is_stored, record_verdict
@@ -81,13 +84,18 @@ def feedback_add(
         if link_is_stored(store, link):
             raise UserError(f"{link} was stored but matched no profile: there is no match to judge")
         raise UserError(f"no stored item has the link {link}")
+    if match is not None:
+        found = [m for m in found if m.match_id == match]
+        if not found:
+            raise UserError(f"match {match} is not a match of {link}")
     profiles = sorted({m.profile for m in found})
     if len(profiles) > 1:
         raise UserError(f"{link} matched several profiles ({', '.join(profiles)}): choose one with --profile")
-    at = now()
-    for m in found:  # copies of one story stored under one link share the verdict
-        try:
-            v = record_verdict(store, m.match_id, verdict, note=note, now=at, via="cli")
-        except (LookupError, ValueError) as exc:
-            raise UserError(str(exc)) from None
+    if len(found) > 1:  # one page for several items (a daily round-up): say which
+        listed = "; ".join(f"match {m.match_id}: {m.title[:60]!r}" for m in found[:5])
+        raise UserError(f"{link} names {len(found)} matched items ({listed}): choose one with --match ID")
+    try:
+        v = record_verdict(store, found[0].match_id, verdict, note=note, now=now(), via="cli")
+    except (LookupError, ValueError) as exc:
+        raise UserError(str(exc)) from None
     typer.echo(f"recorded: {v.verdict} for {v.title!r} (profile {v.profile}, score {v.score:.2f})")

@@ -12,7 +12,7 @@ Without ``baseline`` "before" is what the store holds (an item matched when it
 has a match row); with it, "before" is ``baseline`` re-scored, so two specs can
 be compared on the same items.
 
-Copies of one story (same link) count once, as the store sends them once.
+Copies of one story from several feeds count once, as the store sends them once.
 Precision is measured on the items that carry a verdict: of those the profile
 matches, the share judged relevant; ``relevant_kept`` says how many items judged
 relevant the profile still matches (what a change would cost).
@@ -81,14 +81,28 @@ def with_threshold(spec: ProfileSpec, threshold: float) -> ProfileSpec:
 
 
 def distinct_stories(items: Iterable[StoredItem]) -> list[StoredItem]:
-    """One item per link, preferring the one that holds the match (copies from other feeds are not)."""
-    chosen: dict[object, StoredItem] = {}
+    """Copies of one story count once, as the store sends them once.
+
+    Among items sharing a link, those holding a match are distinct items (a feed may give
+    several items one page, as a daily round-up does); a copy without a match, beside one
+    with a match, is a copy from another feed and goes. With no match, one per title stays.
+    """
+    groups: dict[object, list[StoredItem]] = {}
     for it in items:
-        key: object = it.link if it.link else ("id", it.id)
-        have = chosen.get(key)
-        if have is None or (it.matched and not have.matched) or (it.verdict and not have.verdict):
-            chosen[key] = it
-    return list(chosen.values())
+        groups.setdefault(it.link if it.link else ("id", it.id), []).append(it)
+    out: list[StoredItem] = []
+    for group in groups.values():
+        matched = [it for it in group if it.matched]
+        if matched:
+            out.extend(matched)
+            continue
+        titles: set[str] = set()
+        for it in group:
+            key = " ".join(it.title.lower().split())
+            if key not in titles:
+                titles.add(key)
+                out.append(it)
+    return out
 
 
 def _stats(items: Sequence[StoredItem], matched: Sequence[bool]) -> VerdictStats:
