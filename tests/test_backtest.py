@@ -180,3 +180,45 @@ def test_items_sharing_a_link() -> None:
     r = backtest(stored, SPEC, profile="libya")
     assert r.items == 4 and sorted(c.item.id for c in r.kept) == [1, 2]
     assert sorted(c.item.id for c in r.added) == [4, 6]
+
+
+def test_tune_proposes_from_verdicts_and_edits_toml_in_place() -> None:
+    from watcher.cli_tune import _edit_toml
+    from watcher.profiles.tune import apply_tweaks, measure, propose
+
+    judged = [
+        item(1, "Libya ceasefire talks in Geneva", score=4.0, verdict="relevant"),
+        item(2, "Haftar at Geneva ceasefire talks", score=5.5, verdict="relevant"),
+        StoredItem(
+            3, "Libya match report", "", "Sports Desk", "https://s.example/3", NOW, 103, 3.0, "not_relevant"
+        ),
+        StoredItem(
+            4, "Libyan league", "", "Sports Desk", "https://s.example/4", NOW, 104, 3.0, "not_relevant"
+        ),
+    ]
+    tweaks = {t.key: t for t in propose(SPEC, judged)}
+    assert tweaks["s1"].value == "Sports Desk" and tweaks["t1"].value == "geneva"
+    assert "th" not in tweaks  # the source exclusion already separates the verdicts
+    other = [
+        *judged[:3],
+        StoredItem(4, "Libyan league", "", "Wire", "https://s.example/4", NOW, 104, 3.0, "not_relevant"),
+    ]
+    alone = {t.key: t for t in propose(SPEC, other)}
+    assert "s1" not in alone and alone["th"].value == 3.5  # between the not relevant 3.0 and the relevant 4.0
+    tweaks["th"] = alone["th"]
+    effects = {e.key: e for e in measure(SPEC, list(tweaks.values()), judged)}
+    assert effects["s1"].after.precision == 1.0 and effects["s1"].before.precision == 0.5
+    assert effects["t1"].after.precision == 0.5 and effects["all"].after.relevant == 2
+    assert apply_tweaks(SPEC, [tweaks["s1"]]).exclude_sources == ["Sports Desk"]
+
+    text = (
+        "[profiles.libya]  # mine\nthreshold = 3.0  # hand-tuned\n"
+        'anchors = { "libya*" = 3.0 }\nterms = { ceasefire = 1.0 }\n\n[other]\nx = 1  # keep\n'
+    )
+    new, notes = _edit_toml(text, "libya", list(tweaks.values()))
+    assert notes == []
+    assert "threshold = 3.5  # hand-tuned" in new and "[profiles.libya]  # mine" in new
+    assert 'exclude_sources = ["Sports Desk"]' in new and "geneva = 0.5" in new
+    assert new.endswith("[other]\nx = 1  # keep\n")
+    again, notes = _edit_toml(new, "libya", [tweaks["s1"], tweaks["t1"]])
+    assert again == new and len(notes) == 2  # already there: nothing doubled

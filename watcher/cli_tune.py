@@ -320,8 +320,10 @@ def _edit_toml(text: str, name: str, tweaks: list[Tweak]) -> tuple[str, list[str
 
 
 def _set_keeping_comment(table: Any, key: str, value: float) -> None:
+    """Set ``key``, keeping the comment on its line exactly as the user wrote it."""
     old = table.get(key)
-    comment = getattr(getattr(old, "trivia", None), "comment", "") if old is not None else ""
+    trivia = getattr(old, "trivia", None)
     table[key] = value
-    if comment:
-        table[key].comment(comment.lstrip("# ").rstrip())
+    if trivia is not None and trivia.comment:
+        new = table[key].trivia
+        new.comment_ws, new.comment, new.trail = trivia.comment_ws, trivia.comment, trivia.trail

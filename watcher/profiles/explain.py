@@ -14,6 +14,6 @@ def explain_text(score: Score, threshold: float | None = None) -> str:
         lines.append(f"  reason: {score.reason}")
     for term, contribution in score.hits:
         lines.append(f"  {contribution:+6.2f}  {term}")
-    if not score.hits:
+    if not score.hits and (score.reason is None or score.reason.startswith("no anchor")):
         lines.append("  (no anchor fired; context terms never count on their own)")
     return "\n".join(lines)

@@ -31,12 +31,13 @@ from watcher.profiles.backtest import VerdictStats, backtest, distinct_stories
 from watcher.profiles.evaluate import LabeledItem
 from watcher.profiles.scorer import compile_profiles
 from watcher.profiles.spec import ProfileSpec
-from watcher.profiles.text import fold, normalize, normalize_term, zipf
+from watcher.profiles.text import fold, normalize, normalize_term, singular, zipf
 from watcher.values import StoredItem
 
 KINDS = ("exclude", "exclude_source", "term", "threshold")
 MIN_SUPPORT = 2  # a word seen in one judged item says too little
-MAX_ZIPF = 5.0  # common words ("said", "people") are never proposed
+MAX_ZIPF = 5.3  # common words ("said", "people") are never proposed
+MAX_TERM_ZIPF = 4.5  # a context term must be rarer still ("yesterday" says nothing about a story)
 TERM_WEIGHT = 0.5
 
 
@@ -116,7 +117,8 @@ def apply_tweaks(spec: ProfileSpec, tweaks: Iterable[Tweak]) -> ProfileSpec:
 def _words(item: StoredItem) -> set[str]:
     """Words and adjacent pairs of an item, normalized as the scorer sees them."""
     toks = normalize(f"{item.title}\n{item.summary}").split()
-    out = {t for t in toks if len(t) >= 3 and t.isalpha()}
+    # Singular, as the scorer matches singular and plural alike: "migrant" also excludes "migrants".
+    out = {singular(t) for t in toks if len(t) >= 3 and t.isalpha()}
     out.update(f"{a} {b}" for a, b in itertools.pairwise(toks) if a.isalpha() and b.isalpha())
     return out
 
@@ -127,12 +129,15 @@ def _known(spec: ProfileSpec) -> tuple[set[str], tuple[str, ...]]:
     return words, prefixes
 
 
-def _usable(word: str, known: set[str], prefixes: tuple[str, ...]) -> bool:
+def _usable(word: str, known: set[str], prefixes: tuple[str, ...], max_zipf: float = MAX_ZIPF) -> bool:
     if word in known or any(p in known for p in word.split()):
         return False
-    if any(part.startswith(prefixes) for part in word.split()) and prefixes:
+    if prefixes and any(part.startswith(prefixes) for part in word.split()):
         return False
-    return zipf(word) < MAX_ZIPF
+    padded = f" {word} "
+    if any(padded in f" {k} " for k in known if " " in k):  # part of a phrase the profile has
+        return False
+    return zipf(word) < max_zipf
 
 
 def _f1(items: Sequence[tuple[bool, float]], threshold: float) -> float:
@@ -189,7 +194,11 @@ def propose(
     # Context terms from the relevant items.
     in_bad: Counter[str] = Counter(w for it in bad for w in words[it.id])
     cands = sorted(
-        (w for w, c in in_good.items() if c >= MIN_SUPPORT and not in_bad[w] and _usable(w, known, prefixes)),
+        (
+            w
+            for w, c in in_good.items()
+            if c >= MIN_SUPPORT and not in_bad[w] and _usable(w, known, prefixes, MAX_TERM_ZIPF)
+        ),
         key=lambda w: (-in_good[w], zipf(w), w),
     )
     picked: list[str] = []
