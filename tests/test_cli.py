@@ -47,7 +47,7 @@ def test_feeds_add_list_remove(config: Path) -> None:
     lines = [json.loads(x) for x in watcher(config, "feeds", "list", "--json").stdout.splitlines()]
     assert len(lines) == 1
     assert lines[0]["url"] == "https://news.example/rss.xml"
-    assert lines[0]["status"] == "ok" and lines[0]["entries"] == 0 and lines[0]["last_error"] is None
+    assert lines[0]["status"] == "new" and lines[0]["entries"] == 0 and lines[0]["last_error"] is None
     assert lines[0]["next_poll"]
     watcher(config, "feeds", "remove", "https://news.example/rss.xml")
     assert watcher(config, "feeds", "list", "--json").stdout.strip() == ""
@@ -100,6 +100,7 @@ def test_feeds_test_reads_a_url_and_stores_nothing(config: Path, tmp_path: Path)
         srv.route("/page", page, content_type="text/html")
         shown = watcher(config, "feeds", "test", srv.url("/feed.xml"))
         assert "Libya talks resume in Geneva" in shown.stdout and "1 entries" in shown.stdout
-        html = watcher(config, "feeds", "test", srv.url("/page"))
+        html = watcher(config, "feeds", "test", srv.url("/page"), check=False)
+        assert html.returncode == 1, html.stderr  # nothing in a page can be read as a feed
         assert "not a feed" in html.stdout and srv.url("/feed.xml") in html.stdout
     assert watcher(config, "feeds", "list", "--json").stdout.strip() == ""

@@ -171,12 +171,11 @@ def test_dead_channel_does_not_hold_up_the_others(tmp_path: Path, db_url: str) -
         out, _ = start(cfg).communicate(timeout=120)
         assert len(smtp.messages) == 1  # email went out although the webhook is refused
         assert "digest hook" in out and "failed" in out
-        status = cli(cfg, "digest", "status")
+        status = cli(cfg, "digest", "status", "--json")
         assert status.returncode == 0, status.stderr
-        rows = {
-            line.split("│")[2].strip(): line for line in status.stdout.splitlines() if line.count("│") > 5
-        }
-        assert "sent" in rows["mail"] and "failed" in rows["hook"] and "400" in rows["hook"]
+        rows = {r["digest"]: r for r in map(json.loads, status.stdout.splitlines())}
+        assert rows["mail"]["status"] == "sent" and rows["hook"]["status"] == "failed"
+        assert "400" in rows["hook"]["error"]
         health = cli(cfg, "status", "--json")
         assert health.returncode == 0, health.stderr
         state = json.loads(health.stdout)

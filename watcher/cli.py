@@ -6,18 +6,35 @@ group has a module of its own (cli_feeds, cli_digest, cli_db, cli_profile).
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher import logs
-from watcher.cli_common import UserError, engine, err, now, out, safe_url, settings, when
+from watcher.cli_common import (
+    ConfigOpt,
+    JsonOpt,
+    UserError,
+    clean,
+    describe_os_error,
+    engine,
+    err,
+    esc,
+    in_json_mode,
+    iso,
+    json_line,
+    json_mode,
+    now,
+    out,
+    require_project,
+    safe_url,
+    settings,
+    when,
+)
 from watcher.cli_db import db_app
 from watcher.cli_digest import digest_app, digest_matches
 from watcher.cli_feedback import feedback_app
@@ -32,6 +49,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain help: flags are not shown as taking a <bool>, and "[profiles.NAME]" is not read as markup.
+    rich_markup_mode=None,
 )
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(digest_app, name="digest")
@@ -43,16 +62,23 @@ app.command("score")(score_command)
 app.command("matches")(digest_matches)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from watcher import version
+
+        print(f"watcher {version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="Config file (default: $WATCHER_CONFIG or config/watcher.toml)."),
-    ] = None,
+    config: ConfigOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+    _version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True),
+    ] = False,
 ) -> None:
-    if config is not None:
-        os.environ["WATCHER_CONFIG"] = str(config)
     logs.configure(err, verbose)
 
 
@@ -62,11 +88,13 @@ def run(
     once: Annotated[
         bool, typer.Option("--once", help="One full cycle (poll, score, store, send), then exit.")
     ] = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Run the service (or one cycle with --once)."""
     from watcher.service import Worker
 
     cfg = settings()
+    require_project(cfg)
     with Worker(cfg) as worker:
         if not once:
             worker.serve()
@@ -99,13 +127,13 @@ def _print_cycle(report, out_dir: Path | None = None) -> None:
     else:
         out.print("matches: 0")
     for f in failed[:10]:
-        out.print(f"  [yellow]feed error[/] {f.url}: {f.error}", highlight=False)
+        out.print(f"  [yellow]feed error[/] {esc(f.url)}: {esc(f.error)}", highlight=False)
     for d in report.digests:
         where = ", ".join(str(p) for p in d.files) if d.files else d.status
         line = f"digest {d.digest}: {d.items} items, {where}"
         if d.error:
             line += f" ({d.error})"
-        out.print(line, highlight=False)
+        out.print(clean(line), highlight=False, markup=False)
     if not report.digests:
         out.print("digests: nothing to send")
 
@@ -116,6 +144,7 @@ def demo(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Where the demo keeps its database and digests.")
     ] = Path("data/demo"),
+    config: ConfigOpt = None,
 ) -> None:
     """Offline demo: serve bundled sample feeds on 127.0.0.1, run one cycle, write the digests to files."""
     from watcher.demo import run_demo
@@ -127,31 +156,45 @@ def demo(
 
 # --- status ----------------------------------------------------------------------------------
 @app.command()
-def status(as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False) -> None:
-    """Health at a glance (exit 0 when the database answers): feeds by status, feeds due, digests waiting."""
+def status(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """Health at a glance: feeds by status, feeds due, digests waiting.
+
+    Exits 0 when the database answers, 1 when it does not (with --json, still one JSON object).
+    """
     from watcher.store.feeds import health
     from watcher.store.outbox import run_counts
 
+    json_mode(as_json)
     cfg = settings()
-    store = engine(cfg)
-    h = health(store, now())
-    runs = run_counts(store)
+    db = safe_url(cfg.database.url)
+    try:
+        store = engine(cfg)
+        h = health(store, now())
+        runs = run_counts(store)
+    except (SQLAlchemyError, StoreError) as exc:
+        problem = str(exc).splitlines()[0]
+        if as_json:
+            json_line({"config": str(cfg.source), "database": db, "reachable": False, "error": problem})
+        else:
+            err.print(f"error: database {db} does not answer: {problem}", highlight=False, markup=False)
+        raise typer.Exit(1) from None
     waiting, failed = runs.get("pending", 0), runs.get("failed", 0)
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "database": safe_url(cfg.database.url),
-                    "feeds": h.feeds,
-                    "due": h.due,
-                    "last_poll": h.last_poll.isoformat() if h.last_poll else None,
-                    "digests_waiting": waiting,
-                    "digests_failed": failed,
-                }
-            )
+        json_line(
+            {
+                "config": str(cfg.source),
+                "database": db,
+                "reachable": True,
+                "feeds": h.feeds,
+                "due": h.due,
+                "last_poll": iso(h.last_poll),
+                "digests_waiting": waiting,
+                "digests_failed": failed,
+            }
         )
         return
-    out.print(f"database: {safe_url(cfg.database.url)} (reachable)", highlight=False)
+    out.print(f"config: {cfg.source}{'' if cfg.source.exists() else ' (not found: defaults)'}", markup=False)
+    out.print(f"database: {db} (reachable)", highlight=False, markup=False)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(h.feeds.items())) or "none"
     out.print(f"feeds: {counts}; {h.due} due now; last poll {when(h.last_poll)}")
     out.print(
@@ -159,15 +202,24 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="One JSON object
     )
 
 
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr (and a JSON object on stdout under --json), then exit."""
+    if in_json_mode():
+        json_line({"error": message})
+    err.print(f"error: {clean(message)}", highlight=False, markup=False)
+    sys.exit(code)
+
+
 def main() -> None:
     try:
         app()
     except (UserError, ConfigError, StoreError) as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False)
-        sys.exit(2)
+        fail(str(exc))
     except SQLAlchemyError as exc:
-        err.print(f"error: database: {str(exc).splitlines()[0]}", highlight=False, markup=False)
-        sys.exit(2)
+        fail(f"database: {str(exc).splitlines()[0]}")
+    except OSError as exc:  # a file or folder the user named; the commands catch most of these
+        where = exc.filename
+        fail(f"{where}: {describe_os_error(exc, Path(where))}" if where else str(exc))
     except KeyboardInterrupt:
         sys.exit(130)
 

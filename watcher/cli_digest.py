@@ -7,31 +7,82 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column
 
-from watcher.cli_common import engine, now, out, settings, when
+from watcher.cli_common import (
+    ConfigOpt,
+    JsonOpt,
+    Listing,
+    UserError,
+    cell,
+    clean,
+    engine,
+    iso,
+    json_line,
+    json_mode,
+    now,
+    out,
+    settings,
+    when,
+    write_output,
+)
 
 digest_app = typer.Typer(help="Preview, send and inspect digests.", no_args_is_help=True)
 
 
 # --- matches and digests ---------------------------------------------------------------------
 def digest_matches(
-    limit: Annotated[int, typer.Option(help="How many.")] = 30,
+    limit: Annotated[int, typer.Option(min=1, help="How many.")] = 30,
     profile: Annotated[str | None, typer.Option(help="Only this profile.")] = None,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Recent matches, newest first, with the digests they went out in."""
     from watcher.store.items import recent_matches
 
-    rows = recent_matches(engine(settings()), limit, profile)
-    table = Table("found", "profile", "score", "title", "source", "terms", "digest")
+    json_mode(as_json)
+    cfg = settings()
+    rows = recent_matches(engine(cfg), limit, profile)
+    if profile and not rows and profile not in cfg.profiles:
+        # A profile dropped from the config keeps its matches: only an unknown name with none is an error.
+        known = ", ".join(sorted(cfg.profiles)) or "none"
+        raise UserError(f"no profile named {profile!r} (configured: {known})")
+    if as_json:
+        for m in rows:
+            json_line(
+                {
+                    "found": iso(m.created),
+                    "profile": m.profile,
+                    "score": round(m.score, 4),
+                    "title": m.title,
+                    "link": m.link,
+                    "source": m.source,
+                    "published": iso(m.published),
+                    "terms": [t[0] for t in m.terms],
+                    "digests": [
+                        dict(zip(("digest", "status"), d.split(": ", 1), strict=True))
+                        for d in m.delivered.split(", ")
+                        if d != "-"
+                    ],
+                }
+            )
+        return
+    listing = Listing(
+        "found",
+        "profile",
+        "score",
+        Column("title", max_width=70, overflow="ellipsis"),
+        "source",
+        "terms",
+        "digest",
+        "link",
+    )
     for m in rows:
         terms = ", ".join(str(t[0]) for t in m.terms[:5])
-        table.add_row(
-            when(m.created), m.profile, f"{m.score:.2f}", m.title[:70], m.source or "", terms, m.delivered
+        listing.row(
+            when(m.created), m.profile, f"{m.score:.2f}", m.title, m.source, terms, m.delivered, m.link
         )
-    out.print(table)
-    if not rows:
-        out.print("no matches yet")
+    listing.print(empty=f"no matches yet for profile {profile}" if profile else "no matches yet")
 
 
 @digest_app.command("preview")
@@ -40,6 +91,7 @@ def digest_preview(
     html: Annotated[
         Path | None, typer.Option(help="Write the HTML email here instead of printing text.")
     ] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Render the next digest without sending it or marking anything sent."""
     from watcher.digest import grouped, render_html, render_text
@@ -51,14 +103,18 @@ def digest_preview(
 
     digest = preview_digest(engine(cfg), d, now(), compile_profiles(cfg.profiles))
     if html:
-        html.write_text(render_html(digest), encoding="utf-8")
-        out.print(f"wrote {html} ({len(grouped(digest).items)} stories from {len(digest.items)} matches)")
+        write_output(html, render_html(digest))
+        out.print(
+            f"wrote {html} ({len(grouped(digest).items)} stories from {len(digest.items)} matches)",
+            markup=False,
+        )
     else:
-        sys.stdout.write(render_text(digest))  # as the email's text part, not re-wrapped by rich
+        # As the email's text part, not re-wrapped by rich; control characters from feeds dropped.
+        sys.stdout.write("\n".join(clean(line) for line in render_text(digest).split("\n")))
 
 
 @digest_app.command("send")
-def digest_send(name: str) -> None:
+def digest_send(name: str, config: ConfigOpt = None) -> None:
     """Send this digest now (whatever its schedule)."""
     from watcher.service import Worker
 
@@ -76,32 +132,56 @@ def digest_send(name: str) -> None:
     for r in results:
         out.print(
             f"digest {name}: run {r.run_id}, {r.items} items: {r.status}"
-            + (f" ({r.error})" if r.error else "")
+            + (f" ({r.error})" if r.error else ""),
+            markup=False,
         )
     if any(r.status != "sent" for r in results):
         raise typer.Exit(1)
 
 
 @digest_app.command("status")
-def digest_status(name: Annotated[str | None, typer.Argument()] = None, limit: int = 20) -> None:
+def digest_status(
+    name: Annotated[str | None, typer.Argument(help="Only this digest.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many runs.")] = 20,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
     """Recent digest runs: sent, waiting for a retry, or failed (with the reason)."""
     from watcher.store.outbox import list_runs
 
-    rows = list_runs(engine(settings()), name, limit)
-    table = Table("run", "digest", "status", "items", "attempts", "created", "sent", "next try", "error")
+    json_mode(as_json)
+    cfg = settings()
+    rows = list_runs(engine(cfg), name, limit)
+    if name and not rows:
+        cfg.digest(name)  # an unknown name is an error, a known one simply has not run yet
+    if as_json:
+        for r in rows:
+            json_line(
+                {
+                    "run": r.id,
+                    "digest": r.digest,
+                    "status": r.status,
+                    "items": r.items,
+                    "attempts": r.attempts,
+                    "created": iso(r.created),
+                    "sent": iso(r.sent),
+                    "next_attempt": iso(r.next_attempt),
+                    "error": r.last_error,
+                }
+            )
+        return
+    listing = Listing("run", "digest", "status", "items", "attempts", "created", "sent", "next try", "error")
     for r in rows:
-        style = {"sent": "green", "pending": "yellow", "failed": "red"}[r.status]
-        table.add_row(
-            str(r.id),
+        style = {"sent": "green", "pending": "yellow", "failed": "red"}.get(r.status, "")
+        listing.row(
+            r.id,
             r.digest,
-            f"[{style}]{r.status}[/]",
-            str(r.items),
-            str(r.attempts),
+            cell(r.status, style),
+            r.items,
+            r.attempts,
             when(r.created),
             when(r.sent),
             when(r.next_attempt),
-            (r.last_error or "")[:80],
+            r.last_error,
         )
-    out.print(table)
-    if not rows:
-        out.print("no digest has been sent yet")
+    listing.print(empty=f"digest {name} has not run yet" if name else "no digest has run yet")

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column
 
-from watcher.cli_common import UserError, engine, err, now, out, settings, when
+from watcher.cli_common import (
+    ConfigOpt,
+    JsonOpt,
+    Listing,
+    UserError,
+    cell,
+    clean,
+    describe_os_error,
+    engine,
+    err,
+    esc,
+    iso,
+    json_line,
+    json_mode,
+    now,
+    out,
+    settings,
+    when,
+    write_output,
+)
 from watcher.config import parse_duration
 
 feeds_app = typer.Typer(help="Follow, list, test and import feeds.", no_args_is_help=True)
@@ -51,7 +69,7 @@ def _duration(value: str) -> float:
 
 
 @feeds_app.command("remove")
-def feeds_remove(url: str) -> None:
+def feeds_remove(url: str, config: ConfigOpt = None) -> None:
     """Stop following a feed (its stored items and matches are kept)."""
     from watcher.store.feeds import remove_feed
 
@@ -67,90 +85,124 @@ def feeds_remove(url: str) -> None:
 
 
 @feeds_app.command("list")
-def feeds_list(
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-) -> None:
+def feeds_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Each feed's status, last success, last error, error count and next poll."""
     from watcher.store.feeds import list_feeds
 
+    json_mode(as_json)
     rows = list_feeds(engine(settings()))
     if as_json:
         for f in rows:
-            print(
-                json.dumps(
-                    {
-                        "url": f.url,
-                        "name": f.name or f.title,
-                        "status": f.status,
-                        "entries": f.entries,
-                        "last_success": f.last_success.isoformat() if f.last_success else None,
-                        "last_error": f.last_error,
-                        "error_count": f.error_count,
-                        "next_poll": f.next_poll.isoformat() if f.next_poll else None,
-                    }
-                )
+            json_line(
+                {
+                    "url": f.url,
+                    "name": f.name or f.title,
+                    "status": f.status,
+                    "entries": f.entries,
+                    "last_success": iso(f.last_success),
+                    "last_error": f.last_error,
+                    "error_count": f.error_count,
+                    "next_poll": iso(f.next_poll),
+                }
             )
         return
-    table = Table("feed", "status", "items", "last success", "errors", "next poll", "last error")
+    listing = Listing(
+        Column("feed", max_width=40, overflow="fold"),
+        "status",
+        "items",
+        "last success",
+        "errors",
+        "next poll",
+        "last error",
+        "url",
+    )
+    styles = {"ok": "green", "new": "cyan", "error": "yellow", "backoff": "yellow", "gone": "red"}
     for f in rows:
-        style = {"ok": "green", "error": "yellow", "backoff": "yellow", "gone": "red"}.get(f.status, "")
-        table.add_row(
-            f.name or f.title or f.url,
-            f"[{style}]{f.status}[/]",
-            str(f.entries),
+        listing.row(
+            f.name or f.title or "",
+            cell(f.status, styles.get(f.status, "")),
+            f.entries,
             when(f.last_success),
-            str(f.error_count),
+            f.error_count,
             when(f.next_poll),
-            (f.last_error or "")[:80],
+            f.last_error,
+            f.url,
         )
-    out.print(table)
-    out.print(f"{len(rows)} feeds")
+    listing.print(empty="no feeds followed yet: add one with `watcher feeds add URL` or in the config")
+    if rows and out.is_terminal:
+        out.print(f"{len(rows)} feeds")
 
 
 @feeds_app.command("test")
 def feeds_test(
-    target: Annotated[str, typer.Argument(help="A feed URL or a local file.")],
-    limit: Annotated[int, typer.Option(help="Entries to show.")] = 30,
+    target: Annotated[str, typer.Argument(help="A feed URL, a file:// URL or a local file.")],
+    limit: Annotated[int, typer.Option(min=1, help="Entries to show.")] = 30,
+    config: ConfigOpt = None,
 ) -> None:
-    """Fetch (or read), parse and score one feed without storing anything."""
+    """Fetch (or read), parse and score one feed without storing anything.
+
+    Exits 1 when nothing in it could be read as a feed (an HTML page, an error page).
+    """
     from watcher.fetch import FetchError, fetch, make_client
     from watcher.parse import parse_feed
     from watcher.pipeline import fetch_limits
     from watcher.profiles import compile_profiles
 
     cfg = settings()
-    path = Path(target)
-    if path.exists():
-        body, url, ctype = path.read_bytes(), None, None
-    elif target.startswith(("http://", "https://")):
+    path = _local_path(target)
+    if path is not None:
+        try:
+            body, url, ctype = path.read_bytes(), None, None
+        except OSError as exc:
+            raise UserError(f"{path}: {describe_os_error(exc, path)}") from None
+    elif target.lower().startswith(("http://", "https://")):
         with make_client(cfg.polling.user_agent) as client:
             try:
                 got = fetch(client, target, etag=None, last_modified=None, limits=fetch_limits(cfg.polling))
             except FetchError as exc:
                 raise UserError(str(exc)) from None
         body, url, ctype = got.body or b"", got.url, got.content_type
-        out.print(f"HTTP {got.status}, {len(body)} bytes, {ctype or 'no content type'}")
+        out.print(f"HTTP {got.status}, {len(body)} bytes, {esc(ctype or 'no content type')}", highlight=False)
     else:
         raise UserError(f"{target}: no such file, and not an http(s) URL")
     parsed = parse_feed(body, url=url, content_type=ctype, now=now())
-    out.print(f"feed: {parsed.title or '(untitled)'}, {len(parsed.entries)} entries")
+    out.print(f"feed: {clean(parsed.title) or '(untitled)'}, {len(parsed.entries)} entries", markup=False)
     if parsed.problem:
-        out.print(f"[yellow]problem:[/] {parsed.problem}", highlight=False)
+        out.print(f"[yellow]problem:[/] {esc(parsed.problem)}", highlight=False)
     for alt in parsed.alternates:
-        out.print(f"  feed link found in the page: {alt}")
+        out.print(f"  feed link found in the page: {clean(alt)}", markup=False)
     scorer = compile_profiles(cfg.profiles)
-    table = Table("published", "title", "score", "matched")
+    listing = Listing("published", Column("title", max_width=90, overflow="ellipsis"), "score", "matched")
     for e in parsed.entries[:limit]:
         scores = scorer.score(e.title, e.summary, e.source)
         best = max((s.score for s in scores), default=0.0)
-        table.add_row(
-            when(e.published), e.title[:90], f"{best:.2f}", ", ".join(s.profile for s in scores if s.matched)
+        listing.row(
+            when(e.published), e.title, f"{best:.2f}", ", ".join(s.profile for s in scores if s.matched)
         )
-    out.print(table)
+    listing.print()
+    if not parsed.entries and parsed.problem:
+        raise typer.Exit(1)
+
+
+def _local_path(target: str) -> Path | None:
+    """The file ``target`` names (a path or a file:// URL), or None for anything else."""
+    if target.lower().startswith("file:"):
+        from urllib.parse import urlsplit
+        from urllib.request import url2pathname
+
+        parts = urlsplit(target)
+        if parts.netloc not in ("", "localhost"):
+            raise UserError(f"{target}: only local file:// URLs can be read")
+        path = Path(url2pathname(parts.path))
+        if not path.exists():
+            raise UserError(f"{path}: no such file")
+        return path
+    path = Path(target)
+    return path if path.exists() else None
 
 
 @feeds_app.command("import-opml")
-def feeds_import(file: Path) -> None:
+def feeds_import(file: Path, config: ConfigOpt = None) -> None:
     """Follow every feed listed in an OPML file."""
     from watcher.opml import OpmlError, read_opml
     from watcher.store.feeds import add_feed
@@ -158,25 +210,31 @@ def feeds_import(file: Path) -> None:
     cfg = settings()
     try:
         found = read_opml(file.read_bytes())
-    except (OSError, OpmlError) as exc:
+    except OSError as exc:
+        raise UserError(f"{file}: {describe_os_error(exc, file)}") from None
+    except OpmlError as exc:
         raise UserError(f"{file}: {exc}") from None
     store = engine(cfg)
     added = skipped = refused = 0
     for url, title in found:
         if not url.lower().startswith(("http://", "https://")):
             refused += 1
-            err.print(f"skipped {url}: not an http(s) URL", highlight=False)
+            err.print(f"skipped {clean(url)}: not an http(s) URL", highlight=False, markup=False)
             continue
         if add_feed(store, url, title, None, now()):
             added += 1
         else:
             skipped += 1
-    out.print(f"{file}: {len(found)} feeds, {added} added, {skipped} already followed, {refused} refused")
+    out.print(
+        f"{file}: {len(found)} feeds, {added} added, {skipped} already followed, {refused} refused",
+        markup=False,
+    )
 
 
 @feeds_app.command("export-opml")
 def feeds_export(
     file: Annotated[Path | None, typer.Argument(help="Write here instead of stdout.")] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Write the followed feeds as OPML."""
     from watcher.opml import write_opml
@@ -187,5 +245,5 @@ def feeds_export(
     if file is None:
         sys.stdout.write(data.decode())
     else:
-        file.write_bytes(data)
-        out.print(f"wrote {len(rows)} feeds to {file}")
+        write_output(file, data)
+        out.print(f"wrote {len(rows)} feeds to {file}", markup=False)

@@ -21,18 +21,15 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from watcher.cli_common import ConfigOpt
 from watcher.profiles import ProfileSpec, compile_profiles, derive_profile, explain_text, spec_to_toml
 from watcher.profiles.evaluate import EvalDataError, evaluate, format_report, load_labeled
 from watcher.profiles.suggest import suggest_details
 
 profile_app = typer.Typer(help="Derive, inspect and tune keyword profiles.", no_args_is_help=True)
-out = Console(highlight=False)
-err = Console(stderr=True, markup=False)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, markup=False, soft_wrap=True, emoji=False)
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", help="Config file (default: $WATCHER_CONFIG or config/watcher.toml)."),
-]
 SeedsOpt = Annotated[Path, typer.Option("--seeds", help="Directory of seed articles (*.txt).")]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", "-p", help="Only this profile.")]
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine, and_, case, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -170,7 +170,7 @@ def list_feeds(engine: Engine) -> list[FeedView]:
                 name=f.name,
                 title=f.title,
                 origin=f.origin,
-                status=f.status,
+                status=_shown_status(f.status, f.last_polled_at),
                 entries=int(n),
                 last_success=f.last_success_at,
                 last_error=f.last_error,
@@ -259,12 +259,18 @@ class Health:
     last_poll: datetime | None
 
 
+def _shown_status(status: str, last_polled: datetime | None) -> str:
+    """A feed never polled yet is ``new``, not ``ok``: nothing is known about it."""
+    return "new" if status == "ok" and last_polled is None else status
+
+
 def health(engine: Engine, now: datetime) -> Health:
     with engine.connect() as conn:
+        shown = case(
+            (and_(Feed.status == "ok", Feed.last_polled_at.is_(None)), literal("new")), else_=Feed.status
+        )
         by_status = dict(
-            conn.execute(
-                select(Feed.status, func.count()).where(Feed.status != "removed").group_by(Feed.status)
-            ).all()
+            conn.execute(select(shown, func.count()).where(Feed.status != "removed").group_by(shown)).all()
         )
         due = conn.execute(
             select(func.count()).select_from(Feed).where(Feed.status.in_(ACTIVE), Feed.next_poll_at <= now)
