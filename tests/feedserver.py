@@ -43,6 +43,7 @@ class Route:
     raw_gzip: bool = False  # the body is already gzip: only add Content-Encoding
     delay: float = 0.0  # stall before the status line
     dribble: float | None = None  # seconds between single bytes of the body
+    trickle_headers: float | None = None  # seconds between single bytes of the status line and headers
     send_length: bool = True  # False: no Content-Length, close the connection to end the body
 
 
@@ -164,6 +165,9 @@ def _handler_for(server: FeedServer) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 return
             body = gzip.compress(route.body) if route.gzip else route.body
+            if route.trickle_headers is not None:
+                self._trickle(route, body)
+                return
             self.send_response(route.status)
             if route.content_type:
                 self.send_header("Content-Type", route.content_type)
@@ -187,6 +191,21 @@ def _handler_for(server: FeedServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
                 if server._closing.wait(route.dribble):
                     return
+
+        def _trickle(self, route: Route, body: bytes) -> None:
+            """The status line and headers one byte at a time: a server holding a client before any body."""
+            lines = [f"HTTP/1.1 {route.status} OK", f"Content-Length: {len(body)}", "Connection: close"]
+            if route.content_type:
+                lines.append(f"Content-Type: {route.content_type}")
+            lines += [f"{k}: {v}" for k, v in {**self._validators(route), **route.headers}.items()]
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            self.close_connection = True
+            for i in range(len(head)):
+                self.wfile.write(head[i : i + 1])
+                self.wfile.flush()
+                if server._closing.wait(route.trickle_headers):  # type: ignore[arg-type]
+                    return
+            self.wfile.write(body)
 
         def _validators(self, route: Route) -> dict[str, str]:
             out = {}

@@ -22,10 +22,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import feedparser
-from defusedxml import DefusedXmlException
-from defusedxml.expatreader import DefusedExpatParser
 from w3lib.url import safe_url_string, url_query_cleaner
 
+from watcher.parse_guard import prepare_xml
 from watcher.values import Entry, ParsedFeed
 
 __all__ = [
@@ -41,7 +40,6 @@ __all__ = [
 TITLE_LIMIT = 120
 SUMMARY_LIMIT = 4000
 KEY_LIMIT = 512
-MAX_ENTITY_VALUE = 64  # characters; real feeds declare entities for a symbol or a short name
 EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
 
@@ -271,74 +269,6 @@ def _fp_entry(e: Mapping[str, Any], source: str | None, base: str | None, now: d
     )
 
 
-# ---------------------------------------------------------------- XML safety
-
-
-class _DtdGuard(DefusedExpatParser):
-    """Reads only the prolog; refuses entity declarations that could expand or reach out.
-
-    Plain text entities (``<!ENTITY copy "(C)">``) are allowed, as feedparser keeps
-    them; parameter, external, unparsed and nested entities are refused.
-    """
-
-    def __init__(self) -> None:
-        # forbid_entities installs the hooks below, which let plain text entities through.
-        super().__init__(forbid_dtd=False, forbid_entities=True, forbid_external=True)
-        self.setContentHandler(_StopAtRoot())
-
-    def defused_entity_decl(self, name, is_parameter_entity, value, base, sysid, pubid, notation_name):  # type: ignore[no-untyped-def]
-        if is_parameter_entity:
-            kind = "a parameter"
-        elif value is None or sysid or pubid or notation_name:
-            kind = "an external"
-        elif "&" in value or "%" in value:
-            kind = "a nested"
-        elif len(value) > MAX_ENTITY_VALUE:  # quadratic blowup: one big entity used many times
-            kind = "an oversized"
-        else:
-            return  # plain text, e.g. <!ENTITY copy "(C)">
-        raise _UnsafeXml(f"declares {kind} XML entity {name!r}")
-
-    def defused_unparsed_entity_decl(self, name, base, sysid, pubid, notation_name):  # type: ignore[no-untyped-def]
-        raise _UnsafeXml(f"declares an unparsed XML entity {name!r}")
-
-
-class _StopAtRoot(xml.sax.ContentHandler):
-    """The DTD precedes the root element, so the check ends where the content begins."""
-
-    def startElement(self, *args: object) -> None:
-        raise _PrologDone
-
-    startElementNS = startElement
-
-
-class _PrologDone(Exception):
-    pass
-
-
-class _UnsafeXml(Exception):
-    pass
-
-
-def _xml_refusal(body: bytes) -> str | None:
-    """Why ``body`` must not reach an XML parser, or None when it is safe."""
-    if b"<!ENTITY" not in body and b"<!ENTITY" not in body.replace(b"\x00", b""):  # also UTF-16/32
-        return None
-    guard = _DtdGuard()
-    try:
-        guard.parse(io.BytesIO(body))
-    except _PrologDone:
-        return None
-    except _UnsafeXml as exc:
-        return f"refused: the document {exc} (possible entity-expansion or external-entity attack)"
-    except DefusedXmlException as exc:
-        return f"refused: the document uses a forbidden XML construct ({exc!r})"
-    except (xml.sax.SAXException, ValueError, LookupError) as exc:
-        # Unreadable prolog (e.g. an encoding expat lacks): do not gamble on feedparser's regexes.
-        return f"refused: the document declares XML entities in a prolog that cannot be checked ({exc})"
-    return None
-
-
 # ---------------------------------------------------------------- formats
 
 
@@ -417,17 +347,25 @@ def _ttl(feed: Mapping[str, Any]) -> int | None:
     return None
 
 
+def _is_quirk(exc: BaseException | None) -> bool:
+    return type(exc).__name__ == "NonXMLContentType"
+
+
 def _parse_xml(body: bytes, url: str | None, content_type: str | None, now: datetime) -> ParsedFeed:
-    refusal = _xml_refusal(body)
-    if refusal:
-        return ParsedFeed(title=None, link=None, entries=(), problem=refusal)
-    headers = {"content-location": url or "", "content-type": content_type or ""}
-    if not content_type:
-        del headers["content-type"]
+    # Decoded and checked once; the parser gets exactly the UTF-8 bytes that were checked.
+    xml_in = prepare_xml(body, content_type, url)
+    if xml_in.refusal:
+        return ParsedFeed(title=None, link=None, entries=(), problem=xml_in.refusal)
+    headers = {"content-location": url or ""}
+    if xml_in.content_type:
+        headers["content-type"] = xml_in.content_type
     # A stream, never bytes: feedparser would try to open a body like b"/etc/passwd" as a file.
     # Every field is flattened to plain text by html_to_text (which drops script and style), so
-    # feedparser's own HTML sanitizer would only do work that is thrown away.
-    result = feedparser.parse(io.BytesIO(body), response_headers=headers, sanitize_html=False)
+    # feedparser's own HTML sanitizer and relative-URI rewriting would only do work that is thrown
+    # away (and the rewriting would copy a hostile xml:base into every href).
+    result = feedparser.parse(
+        io.BytesIO(xml_in.body), response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+    )
     feed = result.get("feed", {})
     title = html_to_text(feed.get("title")) or None
     base = canonical_link(feed.get("link"), url) or url
@@ -437,10 +375,13 @@ def _parse_xml(body: bytes, url: str | None, content_type: str | None, now: date
             entries.append(_fp_entry(raw, title, url or base, now))
         except Exception:  # one odd entry must not cost the others
             continue
-    exc = result.get("bozo_exception")
     # A missing or odd Content-Type is the server's quirk, not a broken body: not worth a problem.
-    quirk = type(exc).__name__ == "NonXMLContentType"
-    problem = _describe_bozo(exc, body) if result.get("bozo") and not quirk else None
+    # A parse error outranks the note on the encoding, which outranks that quirk (as in feedparser).
+    exc = result.get("bozo_exception") if result.get("bozo") else None
+    if (exc is None or _is_quirk(exc)) and xml_in.encoding_problem is not None:
+        exc = xml_in.encoding_problem
+    quirk = _is_quirk(exc)
+    problem = _describe_bozo(exc, body) if exc is not None and not quirk else None
     if not entries:
         if _looks_like_html(body, content_type) and not result.get("version"):
             return ParsedFeed(title, base, (), HTML_PAGE, None, find_alternates(body, url))

@@ -1,0 +1,152 @@
+"""What an XML body must pass before any parser sees it: one decoding, entity checks on the text.
+
+A check on raw bytes can be walked around with an encoding the check does not read (a body in
+EBCDIC or UTF-7 has no ``<!ENTITY`` byte string, yet declares entities once decoded). So the
+body is decoded once, with feedparser's own rules (BOM, Content-Type charset, XML declaration,
+sniffing, fallbacks), into UTF-8 with an ``encoding='utf-8'`` declaration; the entity checks run
+on those UTF-8 bytes, and every parse path parses exactly those bytes. What was checked is what
+is parsed, whatever the encoding, declared or sniffed.
+
+Pure: bytes in, a value out.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import xml.sax
+from dataclasses import dataclass
+
+from defusedxml import DefusedXmlException
+from defusedxml.expatreader import DefusedExpatParser
+from feedparser.encodings import convert_to_utf8
+
+__all__ = ["MAX_ENTITY_EXPANSION", "MAX_ENTITY_VALUE", "XmlInput", "entity_refusal", "prepare_xml"]
+
+MAX_ENTITY_VALUE = 64  # characters; real feeds declare entities for a symbol or a short name
+# Characters all references to declared entities may add together: a few symbols, used many times,
+# fit; a body that would grow by megabytes (an entity referenced a million times) does not.
+MAX_ENTITY_EXPANSION = 100_000
+
+_ENTITY_DECL = re.compile(rb"<!\s*ENTITY", re.I)  # any case: a lenient parser may not care
+_LOOSE_DECL = re.compile(rb"<!\s*ENTITY\s+(?:%\s*)?([^\s>]+)", re.I)
+_FIRST_ELEMENT = re.compile(rb"<\w")
+
+
+@dataclass(frozen=True, slots=True)
+class XmlInput:
+    """A body made ready for parsing: UTF-8, checked, or the reason it is refused."""
+
+    body: bytes  # UTF-8 with an encoding='utf-8' declaration (the original when undecodable)
+    content_type: str | None  # the Content-Type with its charset set to what ``body`` now is
+    encoding: str  # what the body was decoded from ("" when no encoding worked)
+    encoding_problem: BaseException | None  # feedparser's note on the encoding (wrong one declared, …)
+    refusal: str | None = None
+
+
+def prepare_xml(body: bytes, content_type: str | None, url: str | None = None) -> XmlInput:
+    """Decode ``body`` once and check its entity declarations on the decoded text."""
+    headers = {"content-location": url or ""}
+    if content_type:
+        headers["content-type"] = content_type
+    scratch: dict[str, object] = {}
+    utf8 = convert_to_utf8(headers, body, scratch)
+    encoding = str(scratch.get("encoding") or "")
+    problem = scratch.get("bozo_exception") if scratch.get("bozo") else None
+    if not encoding:  # nothing decoded it: parsers see raw bytes, so those are what gets checked
+        if _ENTITY_DECL.search(body.replace(b"\x00", b"")):
+            refusal = "refused: the document declares XML entities in an encoding that cannot be read"
+            return XmlInput(body, content_type, "", problem, refusal)  # type: ignore[arg-type]
+        return XmlInput(body, content_type, "", problem)  # type: ignore[arg-type]
+    ctype = _with_utf8_charset(content_type)
+    return XmlInput(utf8, ctype, encoding, problem, entity_refusal(utf8))  # type: ignore[arg-type]
+
+
+def _with_utf8_charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    media = content_type.split(";", 1)[0].strip()
+    return f"{media}; charset=utf-8" if media else None
+
+
+def entity_refusal(utf8: bytes) -> str | None:
+    """Why this UTF-8 document must not reach an XML parser, or None when it is safe.
+
+    Plain text entities (``<!ENTITY copy "(C)">``) are allowed while all their references
+    together add at most MAX_ENTITY_EXPANSION characters; parameter, external, unparsed,
+    nested and oversized ones are refused.
+    """
+    if not _ENTITY_DECL.search(utf8):
+        return None
+    guard = _DtdGuard()
+    try:
+        guard.parse(io.BytesIO(utf8))
+    except _PrologDone:
+        pass
+    except _UnsafeXml as exc:
+        return f"refused: the document {exc} (possible entity-expansion or external-entity attack)"
+    except DefusedXmlException as exc:
+        return f"refused: the document uses a forbidden XML construct ({exc!r})"
+    except (xml.sax.SAXException, ValueError, LookupError) as exc:
+        # An unreadable prolog: do not gamble on what a lenient parser would make of it.
+        return f"refused: the document declares XML entities in a prolog that cannot be checked ({exc})"
+    # feedparser's fallback finds declarations with a regex over the text before the first element,
+    # comments included: every name it could find there must be one expat saw and checked.
+    first = _FIRST_ELEMENT.search(utf8)
+    head = utf8[: first.start()] if first else utf8
+    found = {m.group(1).decode("utf-8", "replace") for m in _LOOSE_DECL.finditer(head)}
+    unchecked = found - set(guard.entities)
+    if unchecked:
+        names = ", ".join(sorted(repr(n) for n in unchecked)[:3])
+        return f"refused: the document declares XML entities outside its DTD's reach ({names})"
+    growth = sum(len(v) * utf8.count(b"&" + n.encode() + b";") for n, v in guard.entities.items())
+    if growth > MAX_ENTITY_EXPANSION:
+        return (
+            f"refused: the document's entity references would add {growth:,} characters "
+            f"(limit {MAX_ENTITY_EXPANSION:,}; possible entity-expansion attack)"
+        )
+    return None
+
+
+class _DtdGuard(DefusedExpatParser):
+    """Reads only the prolog; records plain text entities, refuses every other kind."""
+
+    def __init__(self) -> None:
+        # forbid_entities installs the hooks below, which let plain text entities through.
+        super().__init__(forbid_dtd=False, forbid_entities=True, forbid_external=True)
+        self.entities: dict[str, str] = {}
+        self.setContentHandler(_StopAtRoot())
+
+    def defused_entity_decl(self, name, is_parameter_entity, value, base, sysid, pubid, notation_name):  # type: ignore[no-untyped-def]
+        if is_parameter_entity:
+            kind = "a parameter"
+        elif value is None or sysid or pubid or notation_name:
+            kind = "an external"
+        elif "&" in value or "%" in value:
+            kind = "a nested"
+        elif len(value) > MAX_ENTITY_VALUE:  # quadratic blowup: one big entity used many times
+            kind = "an oversized"
+        else:
+            self.entities[name] = value  # plain text, e.g. <!ENTITY copy "(C)">
+            return
+        raise _UnsafeXml(f"declares {kind} XML entity {name!r}")
+
+    def defused_unparsed_entity_decl(self, name, base, sysid, pubid, notation_name):  # type: ignore[no-untyped-def]
+        raise _UnsafeXml(f"declares an unparsed XML entity {name!r}")
+
+
+class _StopAtRoot(xml.sax.ContentHandler):
+    """The DTD precedes the root element, so the check ends where the content begins."""
+
+    def startElement(self, *args: object) -> None:
+        raise _PrologDone
+
+    startElementNS = startElement
+
+
+class _PrologDone(Exception):
+    pass
+
+
+class _UnsafeXml(Exception):
+    pass
