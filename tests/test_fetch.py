@@ -386,7 +386,7 @@ def test_connect_time_guard_defeats_dns_rebinding(
     srv: FeedServer, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # check_url saw a public address; by connect time the name points inward.
-    monkeypatch.setattr(fetch_module, "check_url", lambda url, allow_private_networks=False: None)
+    monkeypatch.setattr(fetch_module, "check_url", lambda url, allow_private_networks=False, **kw: None)
     srv.route("/a.xml", RSS)
     err = fail(client, f"http://localhost:{srv.port}/a.xml", FetchLimits())
     assert err.kind == "private_address"

@@ -176,9 +176,39 @@ def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def _resolve(host: str, port: int) -> list[str]:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
+def _resolve(host: str, port: int, timeout: float | None = None) -> list[str]:
+    """Addresses of ``host``; within ``timeout`` seconds when given (getaddrinfo itself has no limit)."""
+    with suppress(ValueError):
+        return [str(ipaddress.ip_address(host.strip("[]")))]  # a literal address needs no lookup
+
+    def lookup() -> list[str]:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+    if timeout is None:
+        return lookup()
+    box: dict[str, object] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["ok"] = lookup()
+        except BaseException as exc:  # handed to the caller's thread
+            box["err"] = exc
+        finally:
+            done.set()
+
+    # A daemon thread: a resolver that never answers is left behind, not waited for (not even at exit).
+    threading.Thread(target=work, name="dns", daemon=True).start()
+    if not done.wait(max(timeout, 0.0)):
+        raise _DnsTimeout(f"DNS lookup of {host} took longer than {timeout:.3g}s")
+    if "err" in box:
+        raise box["err"]  # type: ignore[misc]
+    return box["ok"]  # type: ignore[return-value]
+
+
+class _DnsTimeout(httpcore.ConnectTimeout):
+    pass
 
 
 def _refuse_private(url: str, host: str, addresses: list[str]) -> None:
@@ -187,8 +217,11 @@ def _refuse_private(url: str, host: str, addresses: list[str]) -> None:
             raise PrivateAddress(url, f"{host} resolves to a non-public address ({address}); refused")
 
 
-def check_url(url: str, allow_private_networks: bool = False) -> None:
-    """Raise ``bad_url`` for non-http(s) URLs, ``private_address`` for hosts that resolve inward."""
+def check_url(url: str, allow_private_networks: bool = False, timeout: float | None = None) -> None:
+    """Raise ``bad_url`` for non-http(s) URLs, ``private_address`` for hosts that resolve inward.
+
+    ``timeout`` bounds the DNS lookup (``timeout`` kind when it runs out).
+    """
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -203,7 +236,9 @@ def check_url(url: str, allow_private_networks: bool = False) -> None:
     if allow_private_networks:
         return
     try:
-        addresses = _resolve(host, port)
+        addresses = _resolve(host, port, timeout)
+    except _DnsTimeout as exc:
+        raise FetchTimeout(url, str(exc)) from None
     except (socket.gaierror, UnicodeError) as exc:
         raise DnsFailed(url, f"cannot resolve {host} ({exc})") from None
     _refuse_private(url, host, addresses)
@@ -212,18 +247,64 @@ def check_url(url: str, allow_private_networks: bool = False) -> None:
 # The connection is made to the address checked at connect time, so DNS rebinding between
 # check_url and the connect cannot smuggle a private address in.
 _allow_private: contextvars.ContextVar[bool] = contextvars.ContextVar("watcher_allow_private", default=False)
+# The monotonic time by which the fetch in progress (in this thread) must be over, whatever httpx's
+# own timeouts say: DNS, connect, TLS and every read and write get at most what is left of it.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("watcher_deadline", default=None)
+
+
+def _within_deadline(timeout: float | None, expired: type[Exception]) -> float | None:
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired("the fetch deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every operation ends by the fetch deadline: a server sending its headers
+    one byte at a time, or its body, cannot hold a worker past it (each read is bounded by what is
+    left, not by the read timeout, which a trickle resets)."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _within_deadline(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):  # type: ignore[no-untyped-def]
+        left = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, left))
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
 
 
 class _GuardedBackend(httpcore.SyncBackend):
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[no-untyped-def]
-        if _allow_private.get():
-            return super().connect_tcp(host, port, timeout, local_address, socket_options)
         try:
-            addresses = _resolve(host, port)
+            addresses = _resolve(host, port, _within_deadline(timeout, httpcore.ConnectTimeout))
         except socket.gaierror as exc:
             raise httpcore.ConnectError(f"cannot resolve {host} ({exc})") from exc
-        _refuse_private(f"http://{host}:{port}/", host, addresses)
-        return super().connect_tcp(addresses[0], port, timeout, local_address, socket_options)
+        if not _allow_private.get():
+            _refuse_private(f"http://{host}:{port}/", host, addresses)
+        error: Exception | None = None
+        for address in addresses:  # as socket.create_connection does, but each try within the deadline
+            try:
+                left = _within_deadline(timeout, httpcore.ConnectTimeout)
+                stream = super().connect_tcp(address, port, left, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                error = exc
+                continue
+            return _DeadlineStream(stream)
+        raise error or httpcore.ConnectError(f"{host} has no address")
 
 
 def make_client(
@@ -239,8 +320,9 @@ def make_client(
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
     )
     pool = getattr(transport, "_pool", None)
-    if hasattr(pool, "_network_backend"):  # httpcore 1.x; check_url still guards every hop without it
-        pool._network_backend = _GuardedBackend()  # type: ignore[union-attr]
+    if not hasattr(pool, "_network_backend"):  # httpcore 1.x has it (requirements.lock pins httpcore)
+        raise RuntimeError("httpcore without a pluggable network backend: the fetch deadline cannot hold")
+    pool._network_backend = _GuardedBackend()  # type: ignore[union-attr]
     return httpx.Client(
         headers={"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
         follow_redirects=False,
@@ -316,9 +398,13 @@ def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def _translate(exc: Exception, url: str, limits: FetchLimits) -> FetchError:
+def _translate(exc: Exception, url: str, limits: FetchLimits, deadline: float | None = None) -> FetchError:
     if isinstance(exc, FetchError):
         return exc
+    if isinstance(exc, httpx.TimeoutException) and deadline is not None and time.monotonic() >= deadline:
+        return FetchTimeout(url, f"the whole fetch took longer than {limits.deadline:g}s")
+    if any(isinstance(e, _DnsTimeout) for e in _cause_chain(exc)):
+        return FetchTimeout(url, f"the DNS lookup did not finish within the {limits.deadline:g}s deadline")
     if isinstance(exc, httpx.ConnectTimeout):
         return FetchTimeout(url, f"connect timed out (limit {limits.connect_timeout:g}s)")
     if isinstance(exc, httpx.TimeoutException):
@@ -351,27 +437,6 @@ def _status_error(url: str, response: httpx.Response) -> FetchError:
     return HttpStatusError(url, reason, retryable=retryable, retry_after=retry_after, status=status)
 
 
-class _Watchdog:
-    """Shuts the socket at the deadline so a server dribbling bytes cannot hold a worker."""
-
-    def __init__(self, response: httpx.Response, seconds: float) -> None:
-        self.fired = False
-        stream = response.extensions.get("network_stream")
-        self._sock = stream.get_extra_info("socket") if stream is not None else None
-        self._timer = threading.Timer(max(0.0, seconds), self._fire)
-        self._timer.daemon = True
-        if self._sock is not None:
-            self._timer.start()
-
-    def _fire(self) -> None:
-        self.fired = True
-        with suppress(OSError):  # already closed: nothing left to stop
-            self._sock.shutdown(socket.SHUT_RDWR)
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-
-
 def _read_body(response: httpx.Response, url: str, limits: FetchLimits, deadline: float) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.strip().isdigit() and int(declared) > limits.max_bytes:
@@ -383,7 +448,6 @@ def _read_body(response: httpx.Response, url: str, limits: FetchLimits, deadline
     inflater = _Inflater(encodings[0]) if encodings else None
     chunks: list[bytes] = []
     size = wire = 0
-    watchdog = _Watchdog(response, deadline - time.monotonic())
 
     def take(piece: bytes) -> None:
         nonlocal size
@@ -408,11 +472,7 @@ def _read_body(response: httpx.Response, url: str, limits: FetchLimits, deadline
     except zlib.error as exc:
         raise DecodeFailed(url, f"the {encodings[0]} body is corrupt ({exc})") from None
     except httpx.HTTPError as exc:
-        if watchdog.fired or time.monotonic() > deadline:
-            raise FetchTimeout(url, f"the whole fetch took longer than {limits.deadline:g}s") from None
-        raise _translate(exc, url, limits) from None
-    finally:
-        watchdog.cancel()
+        raise _translate(exc, url, limits, deadline) from None
     return b"".join(chunks)
 
 
@@ -427,8 +487,27 @@ def fetch(
     last_modified: str | None = None,
     limits: FetchLimits = FetchLimits(),
 ) -> FetchResult:
-    """Conditional GET of ``url`` within ``limits``; raises :class:`FetchError` on any failure."""
+    """Conditional GET of ``url`` within ``limits``; raises :class:`FetchError` on any failure.
+
+    ``limits.deadline`` bounds the whole fetch, DNS, connect, TLS, headers, redirects and body,
+    at the socket (see :class:`_DeadlineStream`), whatever pace the server keeps.
+    """
     start = time.monotonic()
+    token = _deadline.set(start + limits.deadline)
+    try:
+        return _fetch(client, url, etag, last_modified, limits, start)
+    finally:
+        _deadline.reset(token)
+
+
+def _fetch(
+    client: httpx.Client,
+    url: str,
+    etag: str | None,
+    last_modified: str | None,
+    limits: FetchLimits,
+    start: float,
+) -> FetchResult:
     deadline = start + limits.deadline
     current = url
     seen = {url}
@@ -440,7 +519,7 @@ def fetch(
         conditional["If-Modified-Since"] = last_modified
 
     for _hop in range(limits.max_redirects + 1):
-        check_url(current, limits.allow_private_networks)
+        check_url(current, limits.allow_private_networks, timeout=max(deadline - time.monotonic(), 0.0))
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FetchTimeout(current, f"the whole fetch took longer than {limits.deadline:g}s")
@@ -452,7 +531,7 @@ def fetch(
             request = client.build_request("GET", current, headers=conditional, timeout=timeout)
             response = client.send(request, stream=True, follow_redirects=False)
         except Exception as exc:
-            raise _translate(exc, current, limits) from None
+            raise _translate(exc, current, limits, deadline) from None
         finally:
             _allow_private.reset(token)
         try:

@@ -11,6 +11,7 @@ import os
 import random
 import signal
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -63,10 +64,16 @@ def poll_feed(
     polling: PollingSettings,
     now: datetime,
     rng: random.Random,
+    on_fetch: Callable[[], None] | None = None,
 ) -> FeedResult:
-    """fetch → parse → score → store for one claimed feed, then release it with its next poll time."""
+    """fetch → parse → score → store for one claimed feed, then release it with its next poll time.
+
+    ``on_fetch`` is called when the fetch itself starts (after any wait for a per-host slot).
+    """
     try:
         with hosts.slot(claim.url):
+            if on_fetch:
+                on_fetch()
             got = fetch(
                 client,
                 claim.url,

@@ -14,12 +14,14 @@ import random
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -35,6 +37,13 @@ from watcher.store import feeds as feed_store
 from watcher.store.feeds import FeedClaim
 
 log = logging.getLogger("watcher")
+
+PARSE_STORE_GRACE_S = 15.0  # what parsing and storing one feed may add to its fetch deadline
+WAIT_STEP_S = 0.5  # how often a pass looks for overdue feeds while it waits
+
+
+def _stamp(times: dict[int, float], key: int) -> None:
+    times[key] = time.monotonic()
 
 
 def utcnow() -> datetime:
@@ -161,10 +170,15 @@ class Worker:
         queue_max = p.concurrency * 2
         # A claim waits at most two rounds of fetches: the lease outlasts that even at full deadline.
         lease = max(p.lease, 4 * p.deadline + 5)
+        # fetch ends by its deadline at the socket; this is the backstop that keeps a pass from ever
+        # waiting on one feed much longer (parse and store included), whatever goes wrong inside.
+        overdue_after = p.deadline + PARSE_STORE_GRACE_S
         started = self.clock()
         in_flight: dict[Future[FeedResult], FeedClaim] = {}
+        fetching: dict[int, float] = {}  # claim id -> monotonic time its fetch began
         exhausted = False
-        with ThreadPoolExecutor(max_workers=p.concurrency, thread_name_prefix="poll") as pool:
+        pool = ThreadPoolExecutor(max_workers=p.concurrency, thread_name_prefix="poll")
+        try:
             while True:
                 if not exhausted and not self.stopping.is_set() and len(in_flight) <= p.concurrency:
                     now = self.clock()
@@ -190,13 +204,15 @@ class Worker:
                             p,
                             now,
                             self.rng,
+                            on_fetch=partial(_stamp, fetching, c.id),
                         )
                         in_flight[fut] = c
                 if not in_flight:
                     break
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                done, _ = wait(in_flight, timeout=WAIT_STEP_S, return_when=FIRST_COMPLETED)
                 for fut in done:
                     claim = in_flight.pop(fut)
+                    fetching.pop(claim.id, None)
                     try:
                         result = fut.result()
                     except Exception as exc:  # e.g. the database went away: the lease returns the feed
@@ -205,6 +221,20 @@ class Worker:
                     results.append(result)
                     if progress:
                         progress(result)
+                for fut, claim in list(in_flight.items()):
+                    began = fetching.get(claim.id)
+                    if began is None or time.monotonic() - began <= overdue_after:
+                        continue
+                    del in_flight[fut]  # left to finish on its own; its lease brings the feed back if not
+                    fetching.pop(claim.id, None)
+                    error = f"still busy {overdue_after:g}s after its fetch began; not waited for"
+                    log.warning("feed %s: %s", claim.url, error)
+                    result = FeedResult(claim.url, "error", error=error)
+                    results.append(result)
+                    if progress:
+                        progress(result)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
         return results
 
     def send_digests(self, *, only: str | None = None, immediate_only: bool = False) -> list[DigestResult]:
