@@ -82,13 +82,15 @@ class PollingSettings(_Strict):
     # A worker's claim on a feed or a digest run; a worker that dies loses its claims after this.
     lease: Duration = 120.0
     max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # Entries read per poll, newest first: a feed of 300,000 items costs what one of this many does.
+    max_entries: int = Field(default=1000, ge=1, le=100_000)
     allow_private_networks: bool = False
     user_agent: str = "watcher/0.1 (+https://github.com/watcher-news/watcher)"
 
 
 class FeedSettings(_Strict):
-    url: str
-    name: str | None = None
+    url: str = Field(max_length=2048)
+    name: str | None = Field(default=None, max_length=300)
     interval: Duration | None = None
 
     @field_validator("url")

@@ -58,6 +58,10 @@ ACCEPT = (
 # Only encodings we inflate ourselves with a bounded output (httpx's decoders are not bounded).
 ACCEPT_ENCODING = "gzip, deflate"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+URL_LIMIT = 2048  # a feed URL longer than this is not stored (nor followed)
+# Validators are sent back verbatim, so a cut one is useless: one over its limit is dropped.
+ETAG_LIMIT = 256
+LAST_MODIFIED_LIMIT = 64
 PERMANENT = frozenset({301, 308})
 CHUNK = 64 * 1024
 
@@ -476,6 +480,13 @@ def _read_body(response: httpx.Response, url: str, limits: FetchLimits, deadline
     return b"".join(chunks)
 
 
+def _validator(value: str | None, limit: int) -> str | None:
+    """An ETag or Last-Modified worth storing and sending back: short and printable, else none."""
+    if not value or len(value) > limit or not value.isprintable():
+        return None
+    return value
+
+
 # ---------------------------------------------------------------- fetch
 
 
@@ -538,6 +549,10 @@ def _fetch(
             status = response.status_code
             if status in REDIRECTS and response.headers.get("location"):
                 target = urljoin(current, response.headers["location"].strip())
+                if len(target) > URL_LIMIT:
+                    raise BadUrl(
+                        url, f"redirected to a URL of {len(target):,} characters (limit {URL_LIMIT})"
+                    )
                 if target in seen:
                     raise RedirectLoop(url, f"redirect loop: {current} → {target}")
                 permanent = permanent and status in PERMANENT
@@ -549,8 +564,9 @@ def _fetch(
                     status=status,
                     url=current,
                     body=None,
-                    etag=response.headers.get("etag") or etag,
-                    last_modified=response.headers.get("last-modified") or last_modified,
+                    etag=_validator(response.headers.get("etag"), ETAG_LIMIT) or etag,
+                    last_modified=_validator(response.headers.get("last-modified"), LAST_MODIFIED_LIMIT)
+                    or last_modified,
                     not_modified=True,
                     permanent_redirect=current if permanent and current != url else None,
                     content_type=None,
@@ -564,8 +580,8 @@ def _fetch(
                 status=status,
                 url=current,
                 body=body,
-                etag=response.headers.get("etag"),
-                last_modified=response.headers.get("last-modified"),
+                etag=_validator(response.headers.get("etag"), ETAG_LIMIT),
+                last_modified=_validator(response.headers.get("last-modified"), LAST_MODIFIED_LIMIT),
                 not_modified=False,
                 permanent_redirect=current if permanent and current != url else None,
                 content_type=response.headers.get("content-type"),

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import heapq
 import io
 import json
 import re
 import xml.sax
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import feedparser
@@ -37,9 +38,16 @@ __all__ = [
     "shorten",
 ]
 
+# Every field is capped here, at ingest, so no store, email or webhook ever carries more; a cut
+# text ends with "…". Links and keys are not cut (a cut URL points elsewhere): an over-long link
+# is dropped, an over-long key hashed. With the per-poll entry cap this bounds what a parse yields.
 TITLE_LIMIT = 120
 SUMMARY_LIMIT = 4000
+AUTHOR_LIMIT = 200
+FEED_TITLE_LIMIT = 200  # also every entry's source
+LINK_LIMIT = 2048
 KEY_LIMIT = 512
+RAW_TEXT_LIMIT = 64 * 1024  # markup read for a title, author or feed title (the rest cannot show)
 EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
 
@@ -204,7 +212,7 @@ def _from_iso(value: Any) -> datetime | None:
 
 def _entry_key(guid: Any, link: str | None, title: str, raw_date: str) -> str:
     if isinstance(guid, str | int) and str(guid).strip():
-        key = "id:" + str(guid).strip()
+        key = "id:" + str(guid).strip().replace("\x00", "")  # PostgreSQL text cannot hold NUL
     elif link:
         key = "link:" + link
     else:
@@ -229,8 +237,8 @@ def _make_entry(
     now: datetime,
 ) -> Entry:
     summary = shorten(html_to_text(summary_html), SUMMARY_LIMIT)
-    title = html_to_text(title_html)
-    canon = canonical_link(link, base)
+    title = html_to_text(_raw(title_html))
+    canon = capped_link(link, base)
     fallback_title = title or summary or (canon or "") or "(untitled)"
     title = shorten(fallback_title, TITLE_LIMIT)
     published = next((d for d in (_sane(d, now) for d in dates) if d is not None), now)
@@ -240,9 +248,25 @@ def _make_entry(
         summary=summary,
         link=canon,
         published=published,
-        author=(html_to_text(author) or None) if author else None,
-        source=source,
+        author=(shorten(html_to_text(_raw(author)), AUTHOR_LIMIT) or None) if author else None,
+        source=shorten(source, FEED_TITLE_LIMIT) if source else source,
     )
+
+
+def _raw(markup: str | None) -> str | None:
+    return markup[:RAW_TEXT_LIMIT] if markup and len(markup) > RAW_TEXT_LIMIT else markup
+
+
+def capped_link(link: str | None, base: str | None = None) -> str | None:
+    """:func:`canonical_link`, or None when it is longer than LINK_LIMIT (no cut URL is a URL)."""
+    if link and len(link) > 4 * LINK_LIMIT:  # not worth canonicalizing
+        return None
+    canon = canonical_link(link, base)
+    return canon if canon is None or len(canon) <= LINK_LIMIT else None
+
+
+def feed_title(markup: str | None) -> str | None:
+    return shorten(html_to_text(_raw(markup)), FEED_TITLE_LIMIT) or None
 
 
 def _fp_entry(e: Mapping[str, Any], source: str | None, base: str | None, now: datetime) -> Entry:
@@ -267,6 +291,52 @@ def _fp_entry(e: Mapping[str, Any], source: str | None, base: str | None, now: d
         base=base,
         now=now,
     )
+
+
+# ---------------------------------------------------------------- entry cap
+
+
+T = TypeVar("T")
+_UNDATED = float("inf")  # undated entries are stamped "now": the newest there are
+
+
+def newest(raw: Sequence[T], date_of: Callable[[T], float | None], limit: int | None) -> Sequence[T]:
+    """The ``limit`` newest of ``raw`` (all of them when within the limit), in document order."""
+    if limit is None or len(raw) <= limit:
+        return raw
+    stamps = [(_stamp(date_of, r), i) for i, r in enumerate(raw)]
+    keep = sorted(heapq.nlargest(limit, stamps, key=lambda s: (s[0], -s[1])), key=lambda s: s[1])
+    return [raw[i] for _, i in keep]
+
+
+def _stamp(date_of: Callable[[T], float | None], item: T) -> float:
+    try:
+        stamp = date_of(item)
+    except Exception:  # an odd date is no date
+        return _UNDATED
+    return _UNDATED if stamp is None else stamp
+
+
+def _fp_date(e: Mapping[str, Any]) -> float | None:
+    for key in DATE_KEYS:
+        value = dict.get(e, key)
+        if value:
+            return float(calendar.timegm(value))
+    return None
+
+
+def _json_date(item: Mapping[str, Any]) -> float | None:
+    for key in ("date_published", "date_modified"):
+        dt = _from_iso(item.get(key))
+        if dt is not None:
+            return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    return None
+
+
+def _capped_note(total: int, limit: int | None) -> str | None:
+    if limit is None or total <= limit:
+        return None
+    return f"the feed has {total:,} entries; only the newest {limit:,} were read"
 
 
 # ---------------------------------------------------------------- formats
@@ -351,7 +421,9 @@ def _is_quirk(exc: BaseException | None) -> bool:
     return type(exc).__name__ == "NonXMLContentType"
 
 
-def _parse_xml(body: bytes, url: str | None, content_type: str | None, now: datetime) -> ParsedFeed:
+def _parse_xml(
+    body: bytes, url: str | None, content_type: str | None, now: datetime, max_entries: int | None
+) -> ParsedFeed:
     # Decoded and checked once; the parser gets exactly the UTF-8 bytes that were checked.
     xml_in = prepare_xml(body, content_type, url)
     if xml_in.refusal:
@@ -367,10 +439,11 @@ def _parse_xml(body: bytes, url: str | None, content_type: str | None, now: date
         io.BytesIO(xml_in.body), response_headers=headers, sanitize_html=False, resolve_relative_uris=False
     )
     feed = result.get("feed", {})
-    title = html_to_text(feed.get("title")) or None
-    base = canonical_link(feed.get("link"), url) or url
+    title = feed_title(feed.get("title"))
+    base = capped_link(feed.get("link"), url) or url
+    raw_entries = result.get("entries", [])
     entries = []
-    for raw in result.get("entries", []):
+    for raw in newest(raw_entries, _fp_date, max_entries):
         try:
             entries.append(_fp_entry(raw, title, url or base, now))
         except Exception:  # one odd entry must not cost the others
@@ -386,30 +459,30 @@ def _parse_xml(body: bytes, url: str | None, content_type: str | None, now: date
         if _looks_like_html(body, content_type) and not result.get("version"):
             return ParsedFeed(title, base, (), HTML_PAGE, None, find_alternates(body, url))
         problem = problem or (NO_ENTRIES if result.get("version") else "not a feed")
+    problem = problem or _capped_note(len(raw_entries), max_entries)
     return ParsedFeed(title, base, tuple(entries), problem, _ttl(feed))
 
 
-def _parse_json(body: bytes, url: str | None, now: datetime) -> ParsedFeed:
+def _parse_json(body: bytes, url: str | None, now: datetime, max_entries: int | None) -> ParsedFeed:
     try:
         doc = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return ParsedFeed(title=None, link=None, entries=(), problem=f"not valid JSON: {exc}")
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
         return ParsedFeed(title=None, link=None, entries=(), problem="JSON, but not a JSON Feed (no items)")
-    title = html_to_text(str(doc.get("title") or "")) or None
+    title = feed_title(str(doc.get("title") or ""))
     base = url or (doc.get("feed_url") if isinstance(doc.get("feed_url"), str) else None)
-    home = canonical_link(doc.get("home_page_url"), base)
+    home = capped_link(doc.get("home_page_url"), base)
     feed_author = _json_author(doc)
     entries = []
-    for item in doc["items"]:
-        if not isinstance(item, dict):
-            continue
+    items = [item for item in doc["items"] if isinstance(item, dict)]
+    for item in newest(items, _json_date, max_entries):
         try:
             entries.append(_json_entry(item, title, base, feed_author, now))
         except Exception:  # one odd item must not cost the others
             continue
     problem = None if entries else NO_ENTRIES
-    return ParsedFeed(title, home, tuple(entries), problem)
+    return ParsedFeed(title, home, tuple(entries), problem or _capped_note(len(items), max_entries))
 
 
 def _json_author(obj: Mapping[str, Any]) -> str | None:
@@ -442,16 +515,26 @@ def _json_entry(
 
 
 def parse_feed(
-    body: bytes, *, url: str | None = None, content_type: str | None = None, now: datetime
+    body: bytes,
+    *,
+    url: str | None = None,
+    content_type: str | None = None,
+    now: datetime,
+    max_entries: int | None = None,
 ) -> ParsedFeed:
-    """Parse one fetched body. Never raises: failures come back as ``problem``."""
+    """Parse one fetched body. Never raises: failures come back as ``problem``.
+
+    ``max_entries`` keeps only the newest entries (by date; undated ones count as newest, in
+    document order), chosen before any is normalized, so a feed of 300,000 items costs little more
+    than one of ``max_entries``.
+    """
     now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     try:
         if not body or not body.strip():
             return ParsedFeed(title=None, link=None, entries=(), problem="empty document")
         if _looks_like_json(body, content_type):
-            return _parse_json(body, url, now)
-        return _parse_xml(body, url, content_type, now)
+            return _parse_json(body, url, now, max_entries)
+        return _parse_xml(body, url, content_type, now, max_entries)
     except Exception as exc:  # the contract: a bad body is recorded state, not a crash
         return ParsedFeed(
             title=None, link=None, entries=(), problem=f"parser failure: {type(exc).__name__}: {exc}"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.config import DigestSettings, PollingSettings, Settings
 from watcher.deliver import PermanentDeliveryError, TemporaryDeliveryError, deliver, write_digest_files
@@ -33,6 +34,12 @@ from watcher.values import ParsedFeed
 log = logging.getLogger("watcher")
 
 MAX_SEND_ATTEMPTS = 12
+ERROR_LIMIT = 1000  # characters of a feed error kept (a server's reason phrase can be any length)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0]
 
 
 @dataclass
@@ -92,19 +99,26 @@ def poll_feed(
         _succeeded(engine, claim, owner, polling, now, got, None)
         return FeedResult(claim.url, "not_modified" if got.not_modified else "unchanged")
 
-    parsed = parse_feed(got.body or b"", url=got.url, content_type=got.content_type, now=now)
+    parsed = parse_feed(
+        got.body or b"", url=got.url, content_type=got.content_type, now=now, max_entries=polling.max_entries
+    )
     if not parsed.entries and parsed.problem and parsed.problem != NO_ENTRIES:
         problem = parsed.problem
         if parsed.alternates:
             problem += "; feeds found in the page: " + ", ".join(parsed.alternates[:5])
         return _failed(engine, claim, owner, polling, now, rng, problem, "parse", None)
 
-    fresh_keys = item_store.known_keys(engine, claim.id, [e.key for e in parsed.entries])
-    fresh = [e for e in parsed.entries if e.key not in fresh_keys]
-    scored = [(e, scorer.score(e.title, e.summary, e.source)) for e in fresh]
-    new_entries, matches = item_store.store_entries(engine, claim.id, scored, now)
-
-    _succeeded(engine, claim, owner, polling, now, got, parsed)
+    try:
+        fresh_keys = item_store.known_keys(engine, claim.id, [e.key for e in parsed.entries])
+        fresh = [e for e in parsed.entries if e.key not in fresh_keys]
+        scored = [(e, scorer.score(e.title, e.summary, e.source)) for e in fresh]
+        new_entries, matches = item_store.store_entries(engine, claim.id, scored, now)
+        _succeeded(engine, claim, owner, polling, now, got, parsed)
+    except SQLAlchemyError as exc:
+        # This feed's data did not fit (or the database refused it): its error, never a silent "ok".
+        # Should the database be gone altogether, recording this fails too and the lease brings it back.
+        error = f"database error while storing: {_first_line(exc)}"
+        return _failed(engine, claim, owner, polling, now, rng, error, "database", None)
     if parsed.problem and parsed.problem != NO_ENTRIES:
         log.info("%s: parsed with a problem: %s", claim.url, parsed.problem)
     return FeedResult(claim.url, "ok", new_entries=new_entries, matches=matches)
@@ -163,6 +177,7 @@ def _failed(
     else:
         nxt = next_poll_after_failure(now, base, claim.error_count + 1, retry_after, polling.max_backoff, rng)
         status = "error" if claim.error_count == 0 else "backoff"
+    error = error if len(error) <= ERROR_LIMIT else error[: ERROR_LIMIT - 1] + "…"
     feed_store.record_outcome(
         engine,
         claim,
