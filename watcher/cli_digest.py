@@ -96,12 +96,15 @@ def digest_preview(
     """Render the next digest without sending it or marking anything sent."""
     from watcher.digest import grouped, render_html, render_text
     from watcher.store.outbox import preview_digest
+    from watcher.web.tokens import link_maker
 
     cfg = settings()
     d = cfg.digest(name)
     from watcher.profiles import compile_profiles
 
-    digest = preview_digest(engine(cfg), d, now(), compile_profiles(cfg.profiles))
+    digest = preview_digest(engine(cfg), d, now(), compile_profiles(cfg.profiles)).with_feedback(
+        link_maker(cfg)
+    )
     if html:
         write_output(html, render_html(digest))
         out.print(

@@ -178,6 +178,74 @@ class DigestSettings(_Strict):
         return value.encode() if value else None
 
 
+_LISTEN = re.compile(r"^(?:(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:\[\]/]+)):)?(?P<port>\d{1,5})$")
+WILDCARD_HOSTS = ("0.0.0.0", "::")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``"HOST:PORT"``, ``"[::1]:PORT"`` or a bare ``"PORT"`` (loopback) → (host, port)."""
+    m = _LISTEN.match(value.strip())
+    if not m:
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. '127.0.0.1:8080')")
+    host = m.group("v6") or m.group("host") or "127.0.0.1"
+    port = int(m.group("port"))
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range 1-65535")
+    return host, port
+
+
+class WebSettings(_Strict):
+    """The web side: feedback links in digests, the pages, /metrics and /healthz.
+
+    The section being present turns feedback links on (they need ``WATCHER_WEB_SECRET``);
+    ``listen`` makes `watcher run` serve the pages too.
+    """
+
+    listen: str | None = None  # HOST:PORT; loopback unless a password is set in the environment
+    base_url: str | None = None  # what digest links point at; default http://<listen>
+    user: str = "watcher"  # HTTP basic user when a password is set
+    password_env: str = "WATCHER_WEB_PASSWORD"
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_ok(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_listen(v)
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_ok(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = v.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", v, re.I):
+            raise ValueError(f"{v!r} is not an http(s) URL without query or fragment")
+        return v
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> WebSettings:
+        if self.listen is None and self.base_url is None:
+            raise ValueError("[web] needs 'listen' (HOST:PORT to serve on) or 'base_url' (where it runs)")
+        if self.base_url is None and self.address()[0] in WILDCARD_HOSTS:
+            raise ValueError("listening on every address: set 'base_url' to the address readers use")
+        return self
+
+    def address(self) -> tuple[str, int]:
+        return parse_listen(self.listen or "127.0.0.1:8080")
+
+    @property
+    def url(self) -> str:
+        """The base URL of feedback links and pages."""
+        if self.base_url:
+            return self.base_url
+        host, port = self.address()
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env) or None
+
+
 class Settings(_Strict):
     database: DatabaseSettings = DatabaseSettings()
     polling: PollingSettings = PollingSettings()
@@ -185,6 +253,7 @@ class Settings(_Strict):
     feeds: list[FeedSettings] = []
     profiles: dict[str, ProfileSpec] = {}
     digests: list[DigestSettings] = []
+    web: WebSettings | None = None
     source: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -211,6 +280,8 @@ _ENV_OVERRIDES = (
     ("WATCHER_DATABASE_URL", "database", "url"),
     ("WATCHER_SMTP_HOST", "smtp", "host"),
     ("WATCHER_SMTP_PORT", "smtp", "port"),
+    ("WATCHER_WEB_LISTEN", "web", "listen"),
+    ("WATCHER_WEB_BASE_URL", "web", "base_url"),
 )
 
 

@@ -29,7 +29,7 @@ from watcher.profiles import Scorer, compile_profiles
 from watcher.store import feeds as feed_store
 from watcher.store import items as item_store
 from watcher.store import outbox
-from watcher.values import ParsedFeed
+from watcher.values import FeedbackLinks, ParsedFeed
 
 log = logging.getLogger("watcher")
 
@@ -49,6 +49,7 @@ class FeedResult:
     new_entries: int = 0
     matches: Counter[str] = field(default_factory=Counter)
     error: str | None = None
+    kind: str | None = None  # the kind of failure (timeout, http, parse, …), for metrics
 
 
 def fetch_limits(p: PollingSettings) -> FetchLimits:
@@ -185,7 +186,7 @@ def _failed(
         feed_store.PollOutcome(status=status, next_poll_at=nxt, polled_at=now, error=error),
     )
     log.warning("feed %s: %s", claim.url, error)
-    return FeedResult(claim.url, "gone" if kind == "gone" else "error", error=error)
+    return FeedResult(claim.url, "gone" if kind == "gone" else "error", error=error, kind=kind)
 
 
 @dataclass
@@ -222,11 +223,13 @@ def dispatch_digest(
     client: httpx.Client,
     outbox_dir: Path | None = None,
     scorer: Scorer | None = None,
+    feedback: Callable[[int], FeedbackLinks] | None = None,
 ) -> list[DigestResult]:
     """Send what this digest owes: first any pending run (same key as before), else a new run.
 
     A new run is built from the queued matches the profiles in force (``scorer``, else compiled
-    from ``settings``) still match: the others are withheld, with the reason.
+    from ``settings``) still match: the others are withheld, with the reason. ``feedback``
+    (match id → links) puts "relevant" / "not relevant" links on every item.
     """
     # A run waiting for a retry goes first and alone: a dead channel does not pile up new runs.
     if not outbox.has_pending(engine, d.name, now):
@@ -236,7 +239,7 @@ def dispatch_digest(
         )
     results = []
     for run_id in outbox.claim_runs(engine, d.name, owner, now, lease_s=settings.polling.lease):
-        digest = outbox.load_digest(engine, run_id, d.profiles)
+        digest = outbox.load_digest(engine, run_id, d.profiles).with_feedback(feedback)
         result = DigestResult(d.name, run_id, len(digest.items), "sent")
         try:
             _failpoint("before_send")

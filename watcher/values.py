@@ -6,7 +6,8 @@ All values are immutable so pure stages can share them freely.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 
@@ -51,6 +52,14 @@ class Score:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedbackLinks:
+    """A digest item's two signed feedback links (see :mod:`watcher.web.tokens`)."""
+
+    relevant: str
+    not_relevant: str
+
+
+@dataclass(frozen=True, slots=True)
 class DigestItem:
     """One story in a digest; duplicates from other feeds fold into ``also``."""
 
@@ -65,6 +74,7 @@ class DigestItem:
     terms: tuple[str, ...]
     also: tuple[tuple[str, str | None], ...] = ()  # (source, link) of the same story elsewhere
     extra_match_ids: tuple[int, ...] = ()  # matches folded into this item
+    feedback: FeedbackLinks | None = None  # set when the web side is configured
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +86,13 @@ class Digest:
     created: datetime
     items: tuple[DigestItem, ...]
     profiles: tuple[str, ...] = field(default=())
+
+    def with_feedback(self, links: Callable[[int], FeedbackLinks] | None) -> Digest:
+        """The same digest with each item's feedback links (by its match id); unchanged when None."""
+        if links is None:
+            return self
+        items = tuple(replace(it, feedback=links(it.match_id)) for it in self.items)
+        return replace(self, items=items)
 
     @property
     def match_ids(self) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ from itertools import groupby
 
 from watcher.digest.group import grouped
 from watcher.digest.text import excerpt, format_score, iso, one_line, plain_text, readable_time, safe_link
-from watcher.values import Digest, DigestItem
+from watcher.values import Digest, DigestItem, FeedbackLinks
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,7 @@ class ItemView:
     score_text: str
     terms: tuple[str, ...]
     also: tuple[AlsoView, ...]
+    feedback: FeedbackLinks | None = None  # "relevant" / "not relevant" links, when the web side is on
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,15 @@ def item_view(item: DigestItem) -> ItemView:
         score_text=format_score(item.score),
         terms=tuple(t for t in (one_line(t) for t in item.terms) if t),
         also=tuple(AlsoView(plain_text(src) or "another source", safe_link(link)) for src, link in item.also),
+        feedback=_safe_feedback(item.feedback),
     )
+
+
+def _safe_feedback(links: FeedbackLinks | None) -> FeedbackLinks | None:
+    if links is None:
+        return None
+    relevant, not_relevant = safe_link(links.relevant), safe_link(links.not_relevant)
+    return FeedbackLinks(relevant, not_relevant) if relevant and not_relevant else None
 
 
 def profile_names(digest: Digest) -> tuple[str, ...]:

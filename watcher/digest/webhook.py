@@ -5,7 +5,11 @@ Generic JSON is one body with this schema::
     {"id": <digest key>, "digest": <name>, "created": <ISO 8601 UTC>, "profiles": [<name>, ...],
      "items": [{"match_id": int, "profile": str, "title": str, "link": str | null, "source": str,
                 "published": <ISO 8601 UTC>, "score": float, "terms": [str, ...], "excerpt": str,
-                "also": [{"source": str, "link": str | null}, ...]}, ...]}
+                "also": [{"source": str, "link": str | null}, ...],
+                "feedback": {"relevant": <url>, "not_relevant": <url>}}, ...]}
+
+``feedback`` is there only when the web side is configured (``[web]``); Slack and Discord
+then show the same two links under each item.
 
 Slack and Discord cap the size of one message, so a long digest becomes several
 bodies; each names the digest id and its part ("part 2/5") in its visible text,
@@ -77,10 +81,17 @@ def _json_body(view: DigestView) -> dict[str, Any]:
                 "terms": list(it.terms),
                 "excerpt": it.excerpt,
                 "also": [{"source": a.source, "link": a.link} for a in it.also],
+                **_json_feedback(it),
             }
             for it in view.items
         ],
     }
+
+
+def _json_feedback(it: ItemView) -> dict[str, Any]:
+    if it.feedback is None:
+        return {}
+    return {"feedback": {"relevant": it.feedback.relevant, "not_relevant": it.feedback.not_relevant}}
 
 
 def _part_label(view: DigestView, part: int, parts: int) -> str:
@@ -129,13 +140,18 @@ def _slack_item_text(it: ItemView) -> str:
         tail.append("Matched: " + _slack_escape(", ".join(it.terms)))
     if it.also:
         tail.append("Also reported by: " + _also_text(it, _slack_link, _slack_escape))
+    feedback = ""
+    if it.feedback:
+        relevant = _slack_link(it.feedback.relevant, "Relevant")
+        feedback = "\n" + relevant + " · " + _slack_link(it.feedback.not_relevant, "Not relevant")
+    budget = SLACK_SECTION_CHARS - len(feedback)  # the feedback links are never the part cut off
     fixed = len(head) + len(meta) + sum(len(t) + 1 for t in tail) + 3
     excerpt = _slack_escape(it.excerpt)
-    if fixed + len(excerpt) > SLACK_SECTION_CHARS:
-        excerpt = shorten(excerpt, max(SLACK_SECTION_CHARS - fixed, 0))
+    if fixed + len(excerpt) > budget:
+        excerpt = shorten(excerpt, max(budget - fixed, 0))
     text = "\n".join(x for x in (head, meta, excerpt, *tail) if x)
     # Only pathological inputs (dozens of long links) get here; a hard cut keeps Slack from rejecting.
-    return text if len(text) <= SLACK_SECTION_CHARS else text[: SLACK_SECTION_CHARS - 1] + "…"
+    return (text if len(text) <= budget else text[: budget - 1] + "…") + feedback
 
 
 def _section(text: str) -> dict[str, Any]:
@@ -191,9 +207,14 @@ def _discord_embed(it: ItemView) -> dict[str, Any]:
         lines.append("**Also reported by:** " + _also_text(it, _discord_link, _discord_escape))
     if it.link:
         lines.append(it.link)  # the item named by its link in the visible text too
+    feedback = ""
+    if it.feedback:
+        relevant = _discord_link(it.feedback.relevant, "Relevant")
+        feedback = "\n" + relevant + " · " + _discord_link(it.feedback.not_relevant, "Not relevant")
+    description = shorten("\n".join(lines), DISCORD_DESCRIPTION_CHARS - len(feedback)) + feedback
     embed: dict[str, Any] = {
         "title": shorten(it.title, DISCORD_TITLE_CHARS),
-        "description": shorten("\n".join(lines), DISCORD_DESCRIPTION_CHARS),
+        "description": description.lstrip("\n"),
         "author": {"name": shorten(it.source, DISCORD_AUTHOR_CHARS)},
         "footer": {"text": shorten(f"{it.profile} · score {it.score_text}", DISCORD_FOOTER_CHARS)},
         "timestamp": it.published_iso,
