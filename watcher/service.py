@@ -35,6 +35,8 @@ from watcher.profiles import Scorer, compile_profiles
 from watcher.store import SingleWorkerLock, is_sqlite, open_store, outbox
 from watcher.store import feeds as feed_store
 from watcher.store.feeds import FeedClaim
+from watcher.web.metrics import ServiceMetrics
+from watcher.web.tokens import LinkMaker, link_maker
 
 log = logging.getLogger("watcher")
 
@@ -71,6 +73,33 @@ class CycleReport:
         return [f for f in self.feeds if f.status in ("error", "gone")]
 
 
+class Heartbeat:
+    """What /healthz asks of the scheduler: does it run, and do its ticks come and finish?"""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.running = False
+        self.started: float | None = None  # the tick in progress, if any
+        self.finished: float | None = None  # the last tick that ended
+
+    def tick_started(self) -> None:
+        self.started = self.clock()
+
+    def tick_finished(self) -> None:
+        self.started, self.finished = None, self.clock()
+
+    def problem(self, tick_s: float) -> str | None:
+        """None when healthy, else why not. A tick may run long (a big cycle), but not forever."""
+        if not self.running:
+            return "the scheduler is not running"
+        now, patience = self.clock(), max(10 * tick_s, 600.0)
+        if self.started is not None and now - self.started > patience:
+            return f"the current tick has run for {now - self.started:.0f} s"
+        if self.started is None and self.finished is not None and now - self.finished > patience:
+            return f"no tick for {now - self.finished:.0f} s"
+        return None
+
+
 class Worker:
     """One worker process: owns a DB engine, an HTTP client and the compiled profiles."""
 
@@ -81,6 +110,9 @@ class Worker:
         outbox_dir: Path | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        # Feedback links in digests; a ConfigError here (no WATCHER_WEB_SECRET) stops the start
+        # before anything is opened.
+        self.feedback: LinkMaker | None = link_maker(settings)
         self.settings = settings
         self.clock = clock
         self.outbox_dir = outbox_dir
@@ -99,6 +131,8 @@ class Worker:
         self.scorer: Scorer = compile_profiles(settings.profiles)
         self.rng = random.Random()
         self.stopping = threading.Event()
+        self.metrics = ServiceMetrics()
+        self.heartbeat = Heartbeat()
         self._mtime = self._config_mtime()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -148,7 +182,12 @@ class Worker:
             log.error("config not reloaded, keeping the previous one: %s", exc)
             return False
         fresh.database = self.settings.database  # the database cannot change under a running worker
-        self.settings, self.scorer = fresh, scorer
+        try:
+            feedback = link_maker(fresh)
+        except ConfigError as exc:
+            log.error("config not reloaded, keeping the previous one: %s", exc)
+            return False
+        self.settings, self.scorer, self.feedback = fresh, scorer, feedback
         self._sync_feeds()
         log.info(
             "config reloaded from %s: %d profiles, %d feeds",
@@ -219,6 +258,7 @@ class Worker:
                         log.error("feed %s: not recorded (%s); it is retried after its lease", claim.url, exc)
                         result = FeedResult(claim.url, "error", error=str(exc).splitlines()[0])
                     results.append(result)
+                    self.metrics.record_polls((result,))
                     if progress:
                         progress(result)
                 for fut, claim in list(in_flight.items()):
@@ -244,7 +284,9 @@ class Worker:
                 continue
             if not only and not self._digest_due(d, immediate_only):
                 continue
-            out.extend(self._dispatch(d))
+            sent = self._dispatch(d)
+            self.metrics.record_sends(sent, d.channel)
+            out.extend(sent)
         return out
 
     def _digest_due(self, d: DigestSettings, immediate_only: bool) -> bool:
@@ -266,13 +308,15 @@ class Worker:
             client=self.hook_client,
             outbox_dir=self.outbox_dir,
             scorer=self.scorer,
+            feedback=self.feedback,
         )
 
     def run_once(self, progress: Callable[[FeedResult], None] | None = None) -> CycleReport:
         """One full cycle: poll every due feed, score, store, send every due digest."""
         report = CycleReport()
-        report.feeds = self.poll_due(progress)
-        report.digests = self.send_digests()
+        with self.metrics.timed_cycle():
+            report.feeds = self.poll_due(progress)
+            report.digests = self.send_digests()
         return report
 
     # -- service ---------------------------------------------------------------------------
@@ -284,17 +328,21 @@ class Worker:
         def tick_job() -> None:
             if self.stopping.is_set():
                 return
+            self.heartbeat.tick_started()
             try:
-                if self.reload_if_changed():
-                    self._schedule_cron(sched)
-                results = self.poll_due()
-                self.send_digests(immediate_only=True)
+                with self.metrics.timed_cycle():
+                    if self.reload_if_changed():
+                        self._schedule_cron(sched)
+                    results = self.poll_due()
+                    self.send_digests(immediate_only=True)
                 if results:
                     failed = sum(r.status in ("error", "gone") for r in results)
                     new = sum(r.new_entries for r in results)
                     log.info("polled %d feeds (%d failed), %d new items", len(results), failed, new)
             except Exception:  # the service outlives any one bad tick (e.g. the database restarting)
                 log.exception("tick failed; retrying on the next one")
+            finally:
+                self.heartbeat.tick_finished()
 
         sched.add_job(
             tick_job,
@@ -322,7 +370,13 @@ class Worker:
             len(self.settings.digests),
             tick,
         )
-        sched.start()
+        self.heartbeat.running = True
+        self.metrics.scheduler.set(1)
+        try:
+            sched.start()
+        finally:
+            self.heartbeat.running = False
+            self.metrics.scheduler.set(0)
 
     def _schedule_cron(self, sched: BlockingScheduler) -> None:
         for job in sched.get_jobs():
