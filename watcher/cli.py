@@ -41,6 +41,7 @@ from watcher.cli_feedback import feedback_app
 from watcher.cli_feeds import feeds_app
 from watcher.cli_profile import eval_command, profile_app, score_command
 from watcher.cli_tune import apply as _apply  # noqa: F401 - registers profile diff/apply
+from watcher.cli_web import web_command
 from watcher.config import ConfigError
 from watcher.store import StoreError
 
@@ -60,6 +61,7 @@ app.add_typer(feedback_app, name="feedback")
 app.command("eval")(eval_command)
 app.command("score")(score_command)
 app.command("matches")(digest_matches)
+app.command("web")(web_command)
 
 
 def _print_version(value: bool) -> None:
@@ -95,14 +97,42 @@ def run(
 
     cfg = settings()
     require_project(cfg)
+    serve_web = not once and cfg.web is not None and cfg.web.listen is not None
+    if serve_web:
+        from watcher.web.server import prepare
+
+        prepared = prepare(cfg)  # secret, address rule and port checked before anything starts
     with Worker(cfg) as worker:
         if not once:
-            worker.serve()
+            if serve_web:
+                _serve_with_web(worker, prepared)
+            else:
+                worker.serve()
             return
         with _progress() as progress:
             task = progress.add_task("polling", total=None)
             report = worker.run_once(progress=lambda _r: progress.advance(task))
     _print_cycle(report)
+
+
+def _serve_with_web(worker, prepared) -> None:
+    """The scheduler in this thread, the web side beside it; SIGTERM stops both."""
+    from watcher.web.server import WebServer, make_context
+
+    tick = worker.settings.polling.tick
+    ctx = make_context(
+        prepared,
+        worker.engine,
+        lambda: worker.settings,  # the worker reloads an edited config; the pages follow it
+        worker.metrics,
+        lambda: worker.heartbeat.problem(tick),
+    )
+    server = WebServer(prepared, ctx)
+    server.start()
+    try:
+        worker.serve()
+    finally:
+        server.stop()
 
 
 def _progress() -> Progress:

@@ -15,7 +15,7 @@ def configure(console: Console, verbose: bool = False) -> None:
         format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
     )
-    for noisy in ("httpx", "httpcore", "alembic", "mail.log"):
+    for noisy in ("httpx", "httpcore", "alembic", "mail.log", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
     # APScheduler warns on every tick skipped while a long poll runs; that is by design here.
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.ERROR)

@@ -30,32 +30,25 @@ def counts(engine: Engine, now: datetime | None = None) -> Counts:
     from watcher.store.feeds import health
 
     h = health(engine, now or datetime.now(UTC))
+    by_profile = select(MatchRow.profile, func.count()).group_by(MatchRow.profile)
+    by_verdict = (
+        select(MatchRow.profile, VerdictRow.verdict, func.count())
+        .join(MatchRow, MatchRow.id == VerdictRow.match_id)
+        .group_by(MatchRow.profile, VerdictRow.verdict)
+    )
+    by_run = select(DigestRun.digest, DigestRun.status, func.count()).group_by(
+        DigestRun.digest, DigestRun.status
+    )
     with engine.connect() as conn:
         items = conn.execute(select(func.count()).select_from(EntryRow)).scalar_one()
-        matches = dict(
-            conn.execute(select(MatchRow.profile, func.count()).group_by(MatchRow.profile)).tuples()
-        )
-        verdicts = {
-            (p, v): int(n)
-            for p, v, n in conn.execute(
-                select(MatchRow.profile, VerdictRow.verdict, func.count())
-                .join(MatchRow, MatchRow.id == VerdictRow.match_id)
-                .group_by(MatchRow.profile, VerdictRow.verdict)
-            )
-        }
-        runs = {
-            (d, s): int(n)
-            for d, s, n in conn.execute(
-                select(DigestRun.digest, DigestRun.status, func.count()).group_by(
-                    DigestRun.digest, DigestRun.status
-                )
-            )
-        }
+        matches = {p: int(n) for p, n in conn.execute(by_profile)}
+        verdicts = {(p, v): int(n) for p, v, n in conn.execute(by_verdict)}
+        runs = {(d, st): int(n) for d, st, n in conn.execute(by_run)}
     return Counts(
         feeds=h.feeds,
         due=h.due,
         items=int(items),
-        matches={p: int(n) for p, n in matches.items()},
+        matches=matches,
         runs=runs,
         verdicts=verdicts,
         last_poll=h.last_poll,
@@ -141,39 +134,26 @@ def _load(engine: Engine, q) -> list[MatchItem]:  # type: ignore[no-untyped-def]
             )
             for mid, digest, status in conn.execute(dq):
                 carried.setdefault(mid, []).append(f"{digest}: {status}")
-    out = []
-    for (
-        mid,
-        profile,
-        score,
-        terms,
-        created,
-        title,
-        summary,
-        link,
-        source,
-        published,
-        fname,
-        ftitle,
-        furl,
-    ) in rows:
-        out.append(
-            MatchItem(
-                id=mid,
-                profile=profile,
-                score=float(score),
-                terms=_terms(terms),
-                found=as_utc(created),
-                title=title,
-                summary=summary,
-                link=link,
-                source=source or fname or ftitle,
-                feed_url=furl,
-                published=as_utc(published),
-                digests=tuple(sorted(carried.get(mid, ()))),
-            )
+    return [
+        MatchItem(
+            id=r.id,
+            profile=r.profile,
+            score=float(r.score),
+            terms=_terms(r.terms),
+            found=as_utc(r.created_at),
+            title=r.title,
+            summary=r.summary,
+            link=r.link,
+            source=r.source or r.feed_name or r.feed_title,
+            feed_url=r.feed_url,
+            published=as_utc(r.published),
+            digests=tuple(sorted(carried.get(r.id, ()))),
+            verdict=r.verdict,
+            note=r.note,
+            verdict_at=as_utc(r.verdict_at) if r.verdict_at else None,
         )
-    return out
+        for r in rows
+    ]
 
 
 def list_matches(engine: Engine, f: MatchFilter) -> list[MatchItem]:
@@ -200,3 +180,17 @@ def get_match(engine: Engine, match_id: int) -> MatchItem | None:
 def profiles_with_matches(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         return list(conn.execute(select(MatchRow.profile).distinct().order_by(MatchRow.profile)).scalars())
+
+
+def oldest_overdue(engine: Engine, now: datetime) -> datetime | None:
+    """The next-poll time of the longest-waiting due feed that no worker holds (None: none waits)."""
+    from watcher.store.feeds import ACTIVE
+
+    q = select(func.min(Feed.next_poll_at)).where(
+        Feed.status.in_(ACTIVE),
+        Feed.next_poll_at <= now,
+        (Feed.lease_until.is_(None)) | (Feed.lease_until < now),
+    )
+    with engine.connect() as conn:
+        found = conn.execute(q).scalar()
+    return as_utc(found) if found else None

@@ -71,12 +71,9 @@ def web_secret(settings: Settings) -> str | None:
         return None
     secret = os.environ.get(SECRET_ENV, "")
     if not secret:
-        raise ConfigError(
-            f"[web] is configured but {SECRET_ENV} is not set: it signs feedback links "
-            f"(e.g. export {SECRET_ENV}=$(openssl rand -hex 32))"
-        )
+        raise ConfigError(f"[web] is set but {SECRET_ENV} is not (it signs feedback links)")
     if len(secret) < MIN_SECRET_CHARS:
-        raise ConfigError(f"{SECRET_ENV} is too short: use at least {MIN_SECRET_CHARS} random characters")
+        raise ConfigError(f"{SECRET_ENV} is too short: use {MIN_SECRET_CHARS} or more random characters")
     return secret
 
 
