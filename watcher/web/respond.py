@@ -39,11 +39,16 @@ def template_env() -> Environment:
     return env
 
 
+# Which navigation entry a template belongs to (the feedback and error pages: none).
+_SECTIONS = {name: name for name in ("matches", "feeds", "digests", "profiles")} | {"profile": "profiles"}
+
+
 def render(request: Request, name: str, values: dict[str, Any], status_code: int = 200) -> Response:
     """An HTML page; ``csrftoken()`` in a template puts the form token in (and sets its cookie)."""
     templates: Jinja2Templates = request.app.state.templates
     csrf = request.scope.get("csrftoken")
-    values = {"csrftoken": csrf or (lambda: ""), "nav": name.split(".")[0], **values}
+    section = _SECTIONS.get(name.split(".")[0], "")
+    values = {"csrftoken": csrf or (lambda: ""), "nav": section, **values}
     return templates.TemplateResponse(request, name, values, status_code=status_code)
 
 
