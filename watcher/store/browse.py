@@ -77,6 +77,7 @@ class MatchItem:
     feed_url: str
     published: datetime
     digests: tuple[str, ...]  # "name: status" of the digest runs that carry it
+    withheld: str | None  # why no digest carries it: the profile in force no longer matches it
     verdict: str | None  # a reader's verdict: relevant | not_relevant
     note: str | None
     verdict_at: datetime | None
@@ -98,6 +99,7 @@ _COLUMNS = (
     MatchRow.score,
     MatchRow.terms,
     MatchRow.created_at,
+    MatchRow.withheld_reason,
     EntryRow.title,
     EntryRow.summary,
     EntryRow.link,
@@ -148,6 +150,7 @@ def _load(engine: Engine, q) -> list[MatchItem]:  # type: ignore[no-untyped-def]
             feed_url=r.feed_url,
             published=as_utc(r.published),
             digests=tuple(sorted(carried.get(r.id, ()))),
+            withheld=r.withheld_reason,
             verdict=r.verdict,
             note=r.note,
             verdict_at=as_utc(r.verdict_at) if r.verdict_at else None,

@@ -75,6 +75,7 @@ def match_json(m: MatchItem) -> dict[str, Any]:
         "feed": m.feed_url,
         "published": m.published,
         "digests": list(m.digests),
+        "withheld": m.withheld,
         "verdict": m.verdict,
         "note": m.note,
         "verdict_at": m.verdict_at,
