@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from watcher.cli_common import UserError, engine, settings
+from watcher.cli_common import ConfigOpt, UserError, engine, require_project, settings
 from watcher.config import WebSettings
 
 
@@ -15,6 +15,7 @@ def web_command(
     listen: Annotated[
         str | None, typer.Option("--listen", help="HOST:PORT (default: [web] listen in the config).")
     ] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Serve the web side (matches, feedback links, feeds, digests, profiles, /metrics, /healthz) alone."""
     from watcher.web.context import ConfigWatch
@@ -22,6 +23,7 @@ def web_command(
     from watcher.web.server import make_context, prepare, serve_alone
 
     cfg = settings()
+    require_project(cfg)
     if listen is not None:
         current = cfg.web.model_dump(exclude_unset=True) if cfg.web else {}
         try:
