@@ -70,9 +70,11 @@ def load_items(limit: int = ITEM_POOL) -> list[Item]:
     return out
 
 
-def feed_xml(i: int, phase: int, items: list[Item]) -> bytes:
-    """RSS 2.0 for feed ``i``; only ``changing`` feeds depend on the phase."""
-    n = 10 + i % 11
+def feed_xml(i: int, phase: int, items: list[Item], per_feed: int = 0) -> bytes:
+    """RSS 2.0 for feed ``i``; only ``changing`` feeds depend on the phase.
+
+    ``per_feed`` > 0 gives every feed exactly that many items (default: 10 to 20 by feed)."""
+    n = per_feed or 10 + i % 11
     start = i * 37 - (phase * NEW_PER_PHASE if kind_of(i) == "changing" else 0)
     parts = [
         '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>',
@@ -107,15 +109,16 @@ class FarmState:
         self.latency_ms = 0.0
         self.jitter = 0.0
         self.seed = JITTER_SEED
+        self.per_feed = 0  # items per feed; 0 = the 10-20 mix
 
     def delay(self, path: str) -> float:
         return delay_s(path, self.phase, self.latency_ms, self.jitter, self.seed)
 
     def body(self, i: int) -> bytes:
-        key = (i, self.phase if kind_of(i) == "changing" else 0)
+        key = (i, self.phase if kind_of(i) == "changing" else 0, self.per_feed)
         body = self.cache.get(key)
         if body is None:
-            body = self.cache[key] = feed_xml(i, key[1], self.items)
+            body = self.cache[key] = feed_xml(i, key[1], self.items, self.per_feed)
         return body
 
     def answer(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
@@ -130,6 +133,9 @@ class FarmState:
             ms, jitter = path.split("/")[2:4]
             self.latency_ms = min(max(float(ms), 0.0), MAX_LATENCY_MS)
             self.jitter = min(max(float(jitter), 0.0), 1.0)
+            return 200, {"Content-Type": "text/plain"}, b"ok"
+        if path.startswith("/_items/"):  # /_items/<n>: every feed carries n items (0: the 10-20 mix)
+            self.per_feed = max(0, min(int(path.rsplit("/", 1)[1]), 200))
             return 200, {"Content-Type": "text/plain"}, b"ok"
         if path == "/_stats":
             return 200, {"Content-Type": "application/json"}, json.dumps(self.stats).encode()
@@ -258,6 +264,10 @@ class Farm:
         """Hold every later answer ``latency_ms`` (± ``jitter``, a fraction such as 0.2)."""
         self._get(f"/_latency/{latency_ms:g}/{jitter:g}")
         self.latency_ms, self.jitter = latency_ms, jitter
+
+    def set_items_per_feed(self, n: int) -> None:
+        """Every feed carries exactly ``n`` items from now on (0: back to 10-20 by feed)."""
+        self._get(f"/_items/{n}")
 
     def feed_delays(self, n_feeds: int, phase: int) -> list[float]:
         """The delay (s) each of feeds 0..n-1 gets in ``phase`` at the current latency setting."""

@@ -165,7 +165,7 @@ def feeds_test(
         out.print(f"HTTP {got.status}, {len(body)} bytes, {esc(ctype or 'no content type')}", highlight=False)
     else:
         raise UserError(f"{target}: no such file, and not an http(s) URL")
-    parsed = parse_feed(body, url=url, content_type=ctype, now=now())
+    parsed = parse_feed(body, url=url, content_type=ctype, now=now(), parser=cfg.polling.parser)
     out.print(f"feed: {clean(parsed.title) or '(untitled)'}, {len(parsed.entries)} entries", markup=False)
     if parsed.problem:
         out.print(f"[yellow]problem:[/] {esc(parsed.problem)}", highlight=False)

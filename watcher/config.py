@@ -85,6 +85,11 @@ class PollingSettings(_Strict):
     # Entries read per poll, newest first: a feed of 300,000 items costs what one of this many does.
     max_entries: int = Field(default=1000, ge=1, le=100_000)
     allow_private_networks: bool = False
+    # "fast": lxml, with feedparser wherever that path cannot be trusted; "feedparser": always feedparser.
+    parser: Literal["fast", "feedparser"] = "fast"
+    # Parse in this many worker processes (0: in the polling threads). Off by default: on a small
+    # machine the processes' start-up and the copying cost more than they save (BENCHMARKS.md).
+    parse_processes: int = Field(default=0, ge=0, le=64)
     user_agent: str = "watcher/0.1 (+https://github.com/watcher-news/watcher)"
 
 

@@ -14,15 +14,16 @@ import heapq
 import io
 import json
 import re
+import threading
 import xml.sax
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from html import unescape
 from html.parser import HTMLParser
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
-import feedparser
 from w3lib.url import safe_url_string, url_query_cleaner
 
 from watcher.parse_guard import prepare_xml
@@ -117,6 +118,53 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _LOOKS_LIKE_TAG = re.compile(r"<(?:[a-zA-Z][\w:-]*(?:\s[^<>]*)?|/[a-zA-Z][\w:-]*\s*|!--.*?--)>", re.S)
 
 
+_BLOCK_TAG = re.compile(
+    r"<(/?)(" + "|".join(sorted(_TextExtractor.BLOCK, key=len, reverse=True)) + r")(?=[\s/>])", re.I
+)
+_DOCUMENT_END = re.compile(r"</(?:body|html)\s*>", re.I)  # libxml2 drops what follows them
+_html_parsers = threading.local()
+
+
+def _html_parser() -> Any:
+    parser = getattr(_html_parsers, "parser", None)
+    if parser is None:
+        from lxml import etree
+
+        parser = _html_parsers.parser = etree.HTMLParser(
+            encoding="utf-8",
+            recover=True,
+            no_network=True,
+            remove_comments=True,
+            remove_pis=True,
+            default_doctype=False,
+            collect_ids=False,
+            huge_tree=False,
+        )
+    return parser
+
+
+def _markup_text(html: str) -> str:
+    """The text of an HTML fragment, a space where a block element starts or ends.
+
+    libxml2's HTML parser (lxml) does the tokenizing in C; the spaces go in before it parses,
+    so no Python code runs per element. Anything lxml refuses goes through HTMLParser.
+    """
+    from lxml import etree
+
+    marked = _BLOCK_TAG.sub(r" <\1\2", _DOCUMENT_END.sub("", _CONTROL.sub("", html)))
+    try:
+        root = etree.fromstring(marked.encode("utf-8", "replace"), _html_parser())
+        if root is None:
+            return ""
+        etree.strip_elements(root, *_TextExtractor.SKIP, with_tail=False)
+        return etree.tostring(root, method="text", encoding=str)
+    except (etree.LxmlError, ValueError):
+        parser = _TextExtractor()
+        parser.feed(html)
+        parser.close()
+        return "".join(parser.parts)
+
+
 def html_to_text(html: str | None) -> str:
     """Visible text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed."""
     if not html:
@@ -124,10 +172,10 @@ def html_to_text(html: str | None) -> str:
     text = html
     # A second pass catches double-escaped feeds ("&lt;p&gt;" that decodes to "<p>").
     for _ in range(2):
-        parser = _TextExtractor()
-        parser.feed(text)
-        parser.close()
-        text = " ".join("".join(parser.parts).split())
+        if "<" in text:
+            text = " ".join(_markup_text(text).split())
+        else:  # no markup: what an HTML parser would do is decode the entities
+            text = " ".join((unescape(text) if "&" in text else text).split())
         if not _LOOKS_LIKE_TAG.search(text):
             break
     return _CONTROL.sub("", text)
@@ -153,20 +201,27 @@ def canonical_link(link: str | None, base: str | None = None) -> str | None:
         return None
     link = link.strip()
     try:
-        if base:
+        if base and not _ABSOLUTE.fullmatch(link):  # urljoin would give an absolute URL back as it is
             link = urljoin(base, link)
         parts = urlsplit(link)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             return None
         link = safe_url_string(link)
-        names = {name for name, _ in parse_qsl(urlsplit(link).query, keep_blank_values=True)}
-        tracking = [n for n in names if _is_tracking(n)]
-        if tracking:
-            link = url_query_cleaner(link, tracking, remove=True, unique=False, keep_fragments=True)
         parts = urlsplit(link)
+        if parts.query:
+            names = {name for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
+            tracking = [n for n in names if _is_tracking(n)]
+            if tracking:
+                link = url_query_cleaner(link, tracking, remove=True, unique=False, keep_fragments=True)
+                parts = urlsplit(link)
         return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, ""))
     except ValueError:  # e.g. a malformed IPv6 host
         return None
+
+
+# An absolute http(s) URL that urljoin returns unchanged: a host, no empty "?" or "#", no ";params",
+# no whitespace (urljoin re-splits such a URL and could drop or change those parts).
+_ABSOLUTE = re.compile(r"https?://[^/\s?#;][^\s?#;]*(?:\?[^\s#]+)?(?:#\S+)?")
 
 
 def _is_tracking(name: str) -> bool:
@@ -421,13 +476,44 @@ def _is_quirk(exc: BaseException | None) -> bool:
     return type(exc).__name__ == "NonXMLContentType"
 
 
-def _parse_xml(
+def _parse_fast(
     body: bytes, url: str | None, content_type: str | None, now: datetime, max_entries: int | None
+) -> ParsedFeed | None:
+    """The lxml path (:mod:`watcher.parse_fast`), or None where it cannot be trusted."""
+    from watcher import parse_fast
+
+    try:
+        feed, raws = parse_fast.parse_xml(body, url, content_type)
+        title = feed_title(feed.get("title"))
+        base = capped_link(feed.get("link"), url) or url
+        entries = tuple(
+            _fp_entry(raw, title, url or base, now) for raw in newest(raws, _fp_date, max_entries)
+        )
+    except Exception:  # parse_fast.Untrusted, or anything unforeseen: feedparser decides
+        return None
+    return ParsedFeed(title, base, entries, _capped_note(len(raws), max_entries), _ttl(feed))
+
+
+def _parse_xml(
+    body: bytes,
+    url: str | None,
+    content_type: str | None,
+    now: datetime,
+    max_entries: int | None,
+    parser: str = "fast",
 ) -> ParsedFeed:
     # Decoded and checked once; the parser gets exactly the UTF-8 bytes that were checked.
     xml_in = prepare_xml(body, content_type, url)
     if xml_in.refusal:
         return ParsedFeed(title=None, link=None, entries=(), problem=xml_in.refusal)
+    # Both paths read the same decoded bytes; a body whose encoding feedparser had to guess or
+    # override keeps feedparser, which also words that problem.
+    if parser == "fast" and xml_in.encoding and xml_in.encoding_problem is None:
+        fast = _parse_fast(xml_in.body, url, xml_in.content_type, now, max_entries)
+        if fast is not None:
+            return fast
+    import feedparser  # imported on first use: it costs start-up time, and the fast path rarely needs it
+
     headers = {"content-location": url or ""}
     if xml_in.content_type:
         headers["content-type"] = xml_in.content_type
@@ -514,6 +600,9 @@ def _json_entry(
     )
 
 
+PARSERS = ("fast", "feedparser")
+
+
 def parse_feed(
     body: bytes,
     *,
@@ -521,8 +610,13 @@ def parse_feed(
     content_type: str | None = None,
     now: datetime,
     max_entries: int | None = None,
+    parser: str = "fast",
 ) -> ParsedFeed:
     """Parse one fetched body. Never raises: failures come back as ``problem``.
+
+    ``parser="fast"`` reads RSS/Atom with lxml (:mod:`watcher.parse_fast`) and falls back to
+    feedparser wherever that path cannot be trusted; ``"feedparser"`` always uses feedparser.
+    JSON Feed is read the same way by both.
 
     ``max_entries`` keeps only the newest entries (by date; undated ones count as newest, in
     document order), chosen before any is normalized, so a feed of 300,000 items costs little more
@@ -534,7 +628,7 @@ def parse_feed(
             return ParsedFeed(title=None, link=None, entries=(), problem="empty document")
         if _looks_like_json(body, content_type):
             return _parse_json(body, url, now, max_entries)
-        return _parse_xml(body, url, content_type, now, max_entries)
+        return _parse_xml(body, url, content_type, now, max_entries, parser)
     except Exception as exc:  # the contract: a bad body is recorded state, not a crash
         return ParsedFeed(
             title=None, link=None, entries=(), problem=f"parser failure: {type(exc).__name__}: {exc}"

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from defusedxml import DefusedXmlException
 from defusedxml.expatreader import DefusedExpatParser
-from feedparser.encodings import convert_to_utf8
 
 __all__ = ["MAX_ENTITY_EXPANSION", "MAX_ENTITY_VALUE", "XmlInput", "entity_refusal", "prepare_xml"]
 
@@ -46,6 +45,8 @@ class XmlInput:
 
 def prepare_xml(body: bytes, content_type: str | None, url: str | None = None) -> XmlInput:
     """Decode ``body`` once and check its entity declarations on the decoded text."""
+    from feedparser.encodings import convert_to_utf8  # on first use: feedparser costs start-up time
+
     headers = {"content-location": url or ""}
     if content_type:
         headers["content-type"] = content_type

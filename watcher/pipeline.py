@@ -12,6 +12,7 @@ import random
 import signal
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,8 @@ from watcher.values import FeedbackLinks, ParsedFeed
 log = logging.getLogger("watcher")
 
 MAX_SEND_ATTEMPTS = 12
+
+Recorder = Callable[[feed_store.FeedClaim, feed_store.PollOutcome], None]
 ERROR_LIMIT = 1000  # characters of a feed error kept (a server's reason phrase can be any length)
 
 
@@ -73,10 +76,16 @@ def poll_feed(
     now: datetime,
     rng: random.Random,
     on_fetch: Callable[[], None] | None = None,
+    *,
+    record: Recorder | None = None,
+    parse_pool: Executor | None = None,
 ) -> FeedResult:
     """fetch → parse → score → store for one claimed feed, then release it with its next poll time.
 
     ``on_fetch`` is called when the fetch itself starts (after any wait for a per-host slot).
+    ``record`` takes the feed's outcome instead of writing it at once, so a caller can write many
+    feeds' outcomes in one transaction (:func:`watcher.store.feeds.record_outcomes`).
+    ``parse_pool`` (a process pool) parses the body outside this process's GIL.
     """
     try:
         with hosts.slot(claim.url):
@@ -90,36 +99,53 @@ def poll_feed(
                 limits=fetch_limits(polling),
             )
     except FetchError as exc:
-        return _failed(engine, claim, owner, polling, now, rng, exc.message, exc.kind, exc.retry_after)
+        return _failed(
+            engine, claim, owner, polling, now, rng, exc.message, exc.kind, exc.retry_after, record
+        )
     except Exception as exc:  # a bug or an unforeseen library error must not stop other feeds
         log.exception("unexpected error fetching %s", claim.url)
-        return _failed(engine, claim, owner, polling, now, rng, f"unexpected error: {exc!r}", "bug", None)
+        return _failed(
+            engine, claim, owner, polling, now, rng, f"unexpected error: {exc!r}", "bug", None, record
+        )
 
     if got.not_modified or (got.body_sha256 and got.body_sha256 == claim.body_sha256):
         # 304 or the same bytes again: nothing to parse.
-        _succeeded(engine, claim, owner, polling, now, got, None)
+        _succeeded(engine, claim, owner, polling, now, got, None, record)
         return FeedResult(claim.url, "not_modified" if got.not_modified else "unchanged")
 
-    parsed = parse_feed(
-        got.body or b"", url=got.url, content_type=got.content_type, now=now, max_entries=polling.max_entries
-    )
+    args = (got.body or b"",)
+    kwargs = {
+        "url": got.url,
+        "content_type": got.content_type,
+        "now": now,
+        "max_entries": polling.max_entries,
+        "parser": polling.parser,
+    }
+    parsed = None
+    if parse_pool is not None:
+        try:
+            parsed = parse_pool.submit(parse_feed, *args, **kwargs).result()
+        except Exception as exc:  # a broken pool (a worker killed): parse here instead
+            log.warning("parse process failed for %s (%s); parsing in the poll thread", claim.url, exc)
+    if parsed is None:
+        parsed = parse_feed(*args, **kwargs)
     if not parsed.entries and parsed.problem and parsed.problem != NO_ENTRIES:
         problem = parsed.problem
         if parsed.alternates:
             problem += "; feeds found in the page: " + ", ".join(parsed.alternates[:5])
-        return _failed(engine, claim, owner, polling, now, rng, problem, "parse", None)
+        return _failed(engine, claim, owner, polling, now, rng, problem, "parse", None, record)
 
     try:
         fresh_keys = item_store.known_keys(engine, claim.id, [e.key for e in parsed.entries])
         fresh = [e for e in parsed.entries if e.key not in fresh_keys]
         scored = [(e, scorer.score(e.title, e.summary, e.source)) for e in fresh]
         new_entries, matches = item_store.store_entries(engine, claim.id, scored, now)
-        _succeeded(engine, claim, owner, polling, now, got, parsed)
+        _succeeded(engine, claim, owner, polling, now, got, parsed, record)
     except SQLAlchemyError as exc:
         # This feed's data did not fit (or the database refused it): its error, never a silent "ok".
         # Should the database be gone altogether, recording this fails too and the lease brings it back.
         error = f"database error while storing: {_first_line(exc)}"
-        return _failed(engine, claim, owner, polling, now, rng, error, "database", None)
+        return _failed(engine, claim, owner, polling, now, rng, error, "database", None, record)
     if parsed.problem and parsed.problem != NO_ENTRIES:
         log.info("%s: parsed with a problem: %s", claim.url, parsed.problem)
     return FeedResult(claim.url, "ok", new_entries=new_entries, matches=matches)
@@ -133,6 +159,7 @@ def _succeeded(
     now: datetime,
     got: FetchResult,
     parsed: ParsedFeed | None,
+    record: Recorder | None = None,
 ) -> None:
     """Record a good poll: validators, a permanent redirect, and the adaptive next poll time.
 
@@ -158,7 +185,20 @@ def _succeeded(
         new_url=got.permanent_redirect,
         **changed,  # type: ignore[arg-type]
     )
-    feed_store.record_outcome(engine, claim, owner, outcome)
+    _record(engine, claim, owner, outcome, record)
+
+
+def _record(
+    engine: Engine,
+    claim: feed_store.FeedClaim,
+    owner: str,
+    outcome: feed_store.PollOutcome,
+    record: Recorder | None,
+) -> None:
+    if record is not None:
+        record(claim, outcome)
+    else:
+        feed_store.record_outcome(engine, claim, owner, outcome)
 
 
 def _failed(
@@ -171,6 +211,7 @@ def _failed(
     error: str,
     kind: str,
     retry_after: float | None,
+    record: Recorder | None = None,
 ) -> FeedResult:
     base = claim.interval_s or polling.interval
     if kind == "gone":
@@ -179,12 +220,8 @@ def _failed(
         nxt = next_poll_after_failure(now, base, claim.error_count + 1, retry_after, polling.max_backoff, rng)
         status = "error" if claim.error_count == 0 else "backoff"
     error = error if len(error) <= ERROR_LIMIT else error[: ERROR_LIMIT - 1] + "…"
-    feed_store.record_outcome(
-        engine,
-        claim,
-        owner,
-        feed_store.PollOutcome(status=status, next_poll_at=nxt, polled_at=now, error=error),
-    )
+    outcome = feed_store.PollOutcome(status=status, next_poll_at=nxt, polled_at=now, error=error)
+    _record(engine, claim, owner, outcome, record)
     log.warning("feed %s: %s", claim.url, error)
     return FeedResult(claim.url, "gone" if kind == "gone" else "error", error=error, kind=kind)
 

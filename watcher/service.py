@@ -9,6 +9,7 @@ picked up on the next tick; a broken one is reported and the old one kept.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import random
 import signal
@@ -16,17 +17,16 @@ import socket
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
-from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
 from watcher.config import ConfigError, DigestSettings, Settings, load_settings
 from watcher.fetch import HostLimiter, make_client
@@ -38,10 +38,14 @@ from watcher.store.feeds import FeedClaim
 from watcher.web.metrics import ServiceMetrics
 from watcher.web.tokens import LinkMaker, link_maker
 
+if TYPE_CHECKING:
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
 log = logging.getLogger("watcher")
 
 PARSE_STORE_GRACE_S = 15.0  # what parsing and storing one feed may add to its fetch deadline
 WAIT_STEP_S = 0.5  # how often a pass looks for overdue feeds while it waits
+OUTCOME_BATCH = 64  # feeds whose outcomes are written in one transaction
 
 
 def _stamp(times: dict[int, float], key: int) -> None:
@@ -128,6 +132,10 @@ class Worker:
             headers={"User-Agent": p.user_agent}, timeout=httpx.Timeout(30.0, connect=10.0), trust_env=False
         )
         self.hosts = HostLimiter(p.per_host)
+        self.parse_pool: ProcessPoolExecutor | None = None
+        if p.parse_processes:  # spawned, not forked: this process runs threads
+            ctx = multiprocessing.get_context("spawn")
+            self.parse_pool = ProcessPoolExecutor(max_workers=p.parse_processes, mp_context=ctx)
         self.scorer: Scorer = compile_profiles(settings.profiles)
         self.rng = random.Random()
         self.stopping = threading.Event()
@@ -144,6 +152,8 @@ class Worker:
         self._sync_feeds()
 
     def close(self) -> None:
+        if self.parse_pool is not None:
+            self.parse_pool.shutdown(cancel_futures=True)
         self.client.close()
         self.hook_client.close()
         if self.lock:
@@ -216,6 +226,11 @@ class Worker:
         in_flight: dict[Future[FeedResult], FeedClaim] = {}
         fetching: dict[int, float] = {}  # claim id -> monotonic time its fetch began
         exhausted = False
+        # Poll threads hand their feeds' outcomes over; they are written OUTCOME_BATCH at a time in
+        # one transaction. A feed whose outcome is not written yet keeps its lease, so no one else
+        # claims it; if the process dies first (or the feed outlasts the pass), it is polled again
+        # after the lease (its items are already stored, so nothing is added twice).
+        outcomes: deque[tuple[FeedClaim, feed_store.PollOutcome]] = deque()
         pool = ThreadPoolExecutor(max_workers=p.concurrency, thread_name_prefix="poll")
         try:
             while True:
@@ -244,6 +259,8 @@ class Worker:
                             now,
                             self.rng,
                             on_fetch=partial(_stamp, fetching, c.id),
+                            record=lambda claim, outcome: outcomes.append((claim, outcome)),
+                            parse_pool=self.parse_pool,
                         )
                         in_flight[fut] = c
                 if not in_flight:
@@ -273,9 +290,24 @@ class Worker:
                     results.append(result)
                     if progress:
                         progress(result)
+                if len(outcomes) >= OUTCOME_BATCH:
+                    self._write_outcomes(outcomes)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+            self._write_outcomes(outcomes)
         return results
+
+    def _write_outcomes(self, outcomes: deque[tuple[FeedClaim, feed_store.PollOutcome]]) -> None:
+        batch = []
+        while outcomes:  # popleft is atomic: poll threads may append meanwhile
+            batch.append(outcomes.popleft())
+        if not batch:
+            return
+        try:
+            feed_store.record_outcomes(self.engine, self.owner, batch)
+        except Exception as exc:  # e.g. the database went away: the leases return these feeds
+            n = len(batch)
+            log.error("outcomes of %d feeds not recorded (%s); they are retried after their lease", n, exc)
 
     def send_digests(self, *, only: str | None = None, immediate_only: bool = False) -> list[DigestResult]:
         out: list[DigestResult] = []
@@ -322,6 +354,9 @@ class Worker:
     # -- service ---------------------------------------------------------------------------
     def serve(self) -> None:
         """Run until SIGTERM/SIGINT; the batch in progress is finished first."""
+        from apscheduler.schedulers.blocking import BlockingScheduler
+        from apscheduler.triggers.interval import IntervalTrigger
+
         sched = BlockingScheduler(timezone=UTC)
         tick = self.settings.polling.tick
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
+from functools import cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, Table, create_engine, event, text
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.sqlite import Insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.dialects.sqlite import Insert
 
 MIGRATION_LOCK = 0x77617463  # "watc": the advisory lock key held while migrating
 
@@ -61,13 +63,57 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", "watcher.store:migrations")
     return cfg
 
 
+VERSIONS = Path(__file__).resolve().parent / "migrations" / "versions"
+_REVISION = re.compile(r"^revision(?:\s*:[^=]*)?\s*=\s*[\"']([^\"']+)[\"']", re.M)
+_DOWN = re.compile(r"^down_revision(?:\s*:[^=]*)?\s*=\s*(None|[\"']([^\"']+)[\"'])", re.M)
+
+
+@cache
+def _head_revision() -> str | None:
+    """The newest revision, read from the migration files; None when they are not a plain chain
+    (then Alembic itself decides)."""
+    revisions, parents = set(), set()
+    for path in VERSIONS.glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        rev, down = _REVISION.search(source), _DOWN.search(source)
+        if rev is None or down is None:
+            return None
+        revisions.add(rev.group(1))
+        if down.group(2):
+            parents.add(down.group(2))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_head(engine: Engine) -> bool:
+    head = _head_revision()
+    if head is None:
+        return False
+    try:
+        with engine.connect() as conn:
+            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except SQLAlchemyError:  # no table yet: a new database
+        return False
+    return current == [head]
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision (run on every start; a no-op when current)."""
+    """Bring the schema to the newest revision (run on every start; a no-op when current).
+
+    A database already at the newest revision is recognised with one SELECT, without importing
+    Alembic (and Mako and Pygments behind it), which would cost most of a start-up.
+    """
+    if _at_head(engine):
+        return
+    from alembic import command
+
     cfg = alembic_config()
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
@@ -79,7 +125,13 @@ def upgrade(engine: Engine) -> None:
 
 def dialect_insert(engine: Engine, table: Table) -> Insert:
     """An INSERT that knows ON CONFLICT on both backends."""
-    return (postgresql if engine.dialect.name == "postgresql" else sqlite).insert(table)
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)  # type: ignore[return-value]
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
 
 
 def is_sqlite(engine: Engine) -> bool:

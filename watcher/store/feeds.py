@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, case, func, literal, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -226,28 +226,66 @@ def claim_due_feeds(
 
 def record_outcome(engine: Engine, claim: FeedClaim, owner: str, outcome: PollOutcome) -> None:
     """Write one poll's outcome and release the lease (only if we still hold it)."""
+    record_outcomes(engine, owner, [(claim, outcome)])
+
+
+_OK_FIELDS = ("etag", "last_modified", "body_sha256", "title", "ttl_minutes", "poll_interval_s")
+
+
+def _outcome_values(outcome: PollOutcome) -> dict[str, object]:
     values: dict[str, object] = {
         "status": outcome.status,
         "next_poll_at": outcome.next_poll_at,
         "last_polled_at": outcome.polled_at,
-        "lease_owner": None,
-        "lease_until": None,
     }
     if outcome.status == "ok":
-        values.update(last_success_at=outcome.polled_at, error_count=0, last_error=None)
-        for key in ("etag", "last_modified", "body_sha256", "title", "ttl_minutes", "poll_interval_s"):
+        values.update(last_success_at=outcome.polled_at)
+        for key in _OK_FIELDS:
             value = getattr(outcome, key)
             if value is not None:
                 values[key] = value
     else:
-        values.update(last_error=outcome.error, error_count=Feed.error_count + 1)
-    where = and_(Feed.id == claim.id, or_(Feed.lease_owner == owner, Feed.lease_owner.is_(None)))
+        values["last_error"] = outcome.error
+    return values
+
+
+def record_outcomes(engine: Engine, owner: str, outcomes: Iterable[tuple[FeedClaim, PollOutcome]]) -> None:
+    """Write many polls' outcomes in one transaction, each releasing its lease if still ours.
+
+    Outcomes that set the same columns share one UPDATE statement run with many parameter sets
+    (executemany), so a cycle pays for one statement per batch instead of one per feed.
+    """
+    groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    moved: list[tuple[FeedClaim, str]] = []
+    for claim, outcome in outcomes:
+        # Parameter names must differ from the column names in an UPDATE's SET clause.
+        values = {f"v_{k}": v for k, v in _outcome_values(outcome).items()}
+        values["b_id"] = claim.id
+        groups.setdefault(tuple(sorted(values)), []).append(values)
+        if outcome.new_url and outcome.new_url != claim.url:
+            moved.append((claim, outcome.new_url))
+    if not groups:
+        return
+    table = Feed.__table__
     with engine.begin() as conn:
-        conn.execute(update(Feed).where(where).values(**values))
-    if outcome.new_url and outcome.new_url != claim.url:
+        for keys, rows in groups.items():
+            sets: dict[str, object] = {
+                k[2:]: bindparam(k, type_=table.c[k[2:]].type) for k in keys if k != "b_id"
+            }
+            sets.update(lease_owner=None, lease_until=None)
+            if "v_last_error" in keys:  # a failure
+                sets["error_count"] = table.c.error_count + 1
+            else:
+                sets.update(error_count=0, last_error=None)
+            where = and_(
+                table.c.id == bindparam("b_id"),
+                or_(table.c.lease_owner == owner, table.c.lease_owner.is_(None)),
+            )
+            conn.execute(update(table).where(where).values(sets), rows)
+    for claim, new_url in moved:
         try:
             with engine.begin() as conn:
-                conn.execute(update(Feed).where(Feed.id == claim.id).values(url=outcome.new_url))
+                conn.execute(update(Feed).where(Feed.id == claim.id).values(url=new_url))
         except IntegrityError:
             pass  # the new URL is already followed as its own feed; keep both rows as they are
 

@@ -1,0 +1,262 @@
+"""The fast parse path (lxml) against feedparser: same entries, feedparser wherever it cannot be trusted.
+
+The corpus test runs both paths over every file of ../shared/corpus/feeds and lists every
+remaining difference by class (and why the fast path handed a file to feedparser); it fails
+when fewer than 99 % of entries agree on title, canonical link, text, date and key, or when
+the fast path gives fewer entries for any file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.conftest import need_shared
+from tests.feedserver import FeedServer
+from watcher import parse_fast
+from watcher.config import ConfigError, load_settings
+from watcher.parse import parse_feed
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+FIELDS = ("title", "link", "summary", "published", "key")  # what must agree
+ALSO = ("author", "source")  # compared and listed, not required
+
+
+def _reason(body: bytes, url: str, content_type: str | None = None) -> str:
+    try:
+        parse_fast.parse_xml(body, url, content_type)
+    except parse_fast.Untrusted as exc:
+        return exc.reason
+    return "fast"
+
+
+def _both(body: bytes, url: str | None = None, content_type: str | None = None):
+    slow = parse_feed(body, url=url, content_type=content_type, now=NOW, parser="feedparser")
+    fast = parse_feed(body, url=url, content_type=content_type, now=NOW, parser="fast")
+    return slow, fast
+
+
+def test_whole_corpus_same_entries_both_paths() -> None:
+    corpus = need_shared("corpus", "feeds")
+    rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines() if line]
+    assert len(rows) >= 270
+    reasons: Counter[str] = Counter()
+    differences: dict[str, list[str]] = defaultdict(list)
+    fewer: list[str] = []
+    total = same = fast_entries = 0
+    for row in rows:
+        body = (corpus / row["path"]).read_bytes()
+        url = f"https://corpus.invalid/{row['path']}"
+        reason = _reason(body, url)
+        reasons[reason] += 1
+        slow, fast = _both(body, url)
+        if len(fast.entries) < len(slow.entries):
+            fewer.append(f"{row['path']}: {len(fast.entries)} < {len(slow.entries)}")
+        total += len(slow.entries)
+        if reason == "fast":
+            fast_entries += len(fast.entries)
+        for a, b in zip(slow.entries, fast.entries, strict=False):
+            agree = True
+            for name in FIELDS + ALSO:
+                if getattr(a, name) != getattr(b, name):
+                    differences[name].append(f"{row['path']}: {getattr(a, name)!r} != {getattr(b, name)!r}")
+                    agree = agree and name in ALSO
+            same += agree
+        if reason == "fast" and slow.problem is None:
+            assert (fast.title, fast.link, fast.ttl_minutes) == (slow.title, slow.link, slow.ttl_minutes), row
+    report = [
+        f"{total} entries in {len(rows)} files; {same} agree on {', '.join(FIELDS)} ({same / total:.2%})"
+    ]
+    report.append(f"read by the fast path: {fast_entries} entries; files by path taken: {dict(reasons)}")
+    for name, items in sorted(differences.items()):
+        report.append(f"difference in {name}: {len(items)} entries")
+        report += [f"  {line[:300]}" for line in items]
+    print("\n".join(report))
+    assert not fewer, fewer
+    assert same / total >= 0.99, "\n".join(report)
+    # The fast path must carry most of the corpus, or it is not a fast path.
+    assert fast_entries / total >= 0.9, report[1]
+
+
+RSS = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"
+     xmlns:media="http://search.yahoo.com/mrss/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel><title>Desk &amp; Wire</title><link>https://news.example/</link><ttl>30</ttl>
+<item><title>Talks in &lt;b&gt;Tripoli&lt;/b&gt;</title>
+  <link>https://news.example/a?utm_source=rss&amp;id=1</link>
+  <guid isPermaLink="false">a-1</guid>
+  <description><![CDATA[<p>First <em>line</em></p><p>second</p>]]></description>
+  <content:encoded><![CDATA[<p>The full text</p>]]></content:encoded>
+  <pubDate>Tue, 10 Jun 2025 04:00:00 +0100</pubDate><dc:creator>R. Writer</dc:creator></item>
+<item><guid>https://news.example/b</guid><title>B</title>
+  <media:content url="https://img.example/x.jpg"><media:title>Photo caption</media:title></media:content>
+  <dc:date>2025-06-11T08:00:00Z</dc:date></item>
+<item><title></title><description>Only text, no title</description></item>
+</channel></rss>"""
+
+ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://blog.example/">
+<title type="html">A &amp;lt;i&amp;gt;blog&amp;lt;/i&amp;gt;</title>
+<link href="/" rel="alternate"/><link href="/feed" rel="self"/>
+<entry><id>tag:blog.example,2025:1</id><title>One</title>
+  <link rel="alternate" type="text/html" href="posts/1"/><link rel="replies" href="posts/1#c"/>
+  <updated>2025-06-01T10:00:00+02:00</updated>
+  <author><name>Ann</name><email>ann@blog.example</email></author>
+  <content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>Hello <b>there</b></p>
+    <p>again</p></div></content>
+</entry>
+<entry xml:base="https://other.example/dir/"><id>2</id><title type="text">Two &lt; three</title>
+  <summary>plain &amp; simple</summary><published>2025-06-02T00:00:00Z</published></entry>
+</feed>"""
+
+
+# A title only in media:content, then one after it: feedparser's depth rules, followed.
+NESTED = RSS.replace(b"<title>B</title>", b"").replace(
+    b"</media:content>", b"</media:content><title>Late</title>"
+)
+
+
+@pytest.mark.parametrize(
+    "body", [RSS, ATOM, RSS.replace(b"<title>B</title>", b""), NESTED], ids=["rss", "atom", "media", "late"]
+)
+def test_fast_path_reads_the_common_layouts_like_feedparser(body: bytes) -> None:
+    url = "https://feeds.example/path/feed.xml"
+    assert _reason(body, url) == "fast"
+    slow, fast = _both(body, url)
+    assert slow.entries and fast.entries == slow.entries
+    assert (fast.title, fast.link, fast.ttl_minutes) == (slow.title, slow.link, slow.ttl_minutes)
+
+
+def test_fast_path_fields() -> None:
+    fast = parse_feed(RSS, url="https://feeds.example/f.xml", now=NOW)
+    a, b, c = fast.entries
+    assert a.title == "Talks in Tripoli" and a.link == "https://news.example/a?id=1"
+    assert a.summary == "First line second" and a.key == "id:a-1" and a.author == "R. Writer"
+    assert a.published == datetime(2025, 6, 10, 3, 0, tzinfo=UTC) and a.source == "Desk & Wire"
+    assert (b.title, b.link, b.key) == ("B", "https://news.example/b", "id:https://news.example/b")
+    assert c.title == "Only text, no title" and c.key.startswith("hash:")
+    atom = parse_feed(ATOM, url="https://feeds.example/a.xml", now=NOW)
+    one, two = atom.entries
+    assert one.link == "https://blog.example/posts/1" and one.summary == "Hello there again"
+    assert one.author == "Ann (ann@blog.example)" and atom.title == "A blog"
+    assert two.key == "id:https://other.example/dir/2" and two.title == "Two < three"
+
+
+LATIN1 = '<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel><title>t</title>'
+LATIN1 += "<item><title>Caf\xe9 in Benghazi</title><guid>x</guid></item></channel></rss>"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "reason"),
+    [
+        (LATIN1.encode("iso-8859-1"), None, "encoding"),
+        (RSS, "application/rss+xml; charset=windows-1252", "encoding"),
+        (RSS, "text/xml", "encoding"),
+        (RSS.replace(b'encoding="utf-8"', b'encoding="utf-16"'), None, "encoding"),
+        (RSS.replace(b"<title>B</title>", b"<title>B &amp; C</title"), None, "xml"),
+        (RSS.replace(b"<title>B</title>", b"<title>B &eacute;</title>"), None, "xml"),
+        (b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY me "Me">]>' + RSS[39:], None, "dtd"),
+        (RSS.replace(b"<![CDATA[<p>The full", b"<![CDATA[<item><p>The full"), None, "count"),
+        (
+            ATOM.replace(b"<title>One</title>", b"<source><title>Elsewhere</title></source>"),
+            None,
+            "structure",
+        ),
+        (RSS.replace(b"<item><title></title>", b'<item base="/x/"><title></title>'), None, "structure"),
+        (b'<?xml version="1.0"?><opml><body/></opml>', None, "root"),
+    ],
+    ids=[
+        "latin-1",
+        "charset",
+        "text-xml",
+        "utf-16-declared",
+        "broken",
+        "html-entity",
+        "entity-decl",
+        "count",
+        "nested",
+        "base-attr",
+        "root",
+    ],
+)
+def test_untrusted_bodies_go_to_feedparser(body: bytes, content_type: str | None, reason: str) -> None:
+    url = "https://feeds.example/f.xml"
+    assert _reason(body, url, content_type) == reason
+    slow, fast = _both(body, url, content_type)
+    assert fast == slow  # the fallback is feedparser itself: nothing lost, nothing different
+
+
+def test_fallback_keeps_legacy_text() -> None:
+    fast = parse_feed(LATIN1.encode("iso-8859-1"), now=NOW)
+    assert [e.title for e in fast.entries] == ["Café in Benghazi"]
+
+
+def test_fast_path_loads_nothing_from_the_network() -> None:
+    """A DTD or an external entity named by the document is never fetched (the server counts)."""
+    with FeedServer() as srv:
+        srv.route("/evil.dtd", b'<!ENTITY ext "leaked">', content_type="application/xml-dtd")
+        doc = (
+            f'<?xml version="1.0"?><!DOCTYPE rss SYSTEM "{srv.url("/evil.dtd")}">'
+            '<rss version="2.0"><channel><title>t</title><item><title>a &ext;</title><guid>1</guid>'
+            "</item></channel></rss>"
+        ).encode()
+        with pytest.raises(parse_fast.Untrusted):
+            parse_fast.parse_xml(doc, "https://feeds.example/f.xml", None)
+        parsed = parse_feed(doc, url="https://feeds.example/f.xml", now=NOW)
+        assert srv.hits("/evil.dtd") == 0
+        assert all("leaked" not in e.title for e in parsed.entries)
+
+
+def test_entity_expansion_is_refused_before_either_parser() -> None:
+    bomb = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
+    bomb += b'<rss version="2.0"><channel><item><title>&b;</title></item></channel></rss>'
+    slow, fast = _both(bomb)
+    assert fast == slow and not fast.entries and "refused" in (fast.problem or "")
+
+
+def test_parser_setting(tmp_path) -> None:
+    cfg = tmp_path / "w.toml"
+    cfg.write_text('[polling]\nparser = "feedparser"\n')
+    assert load_settings(cfg).polling.parser == "feedparser"
+    cfg.write_text("")
+    assert load_settings(cfg).polling.parser == "fast"
+    cfg.write_text('[polling]\nparser = "quick"\n')
+    with pytest.raises(ConfigError, match="parser"):
+        load_settings(cfg)
+
+
+@pytest.mark.parametrize("processes", [0, 1], ids=["threads", "process-pool"])
+def test_cycle_stores_the_same_items_with_either_parser(tmp_path, processes: int) -> None:
+    """A cycle through the service: fast path (in threads or a process pool) and feedparser agree."""
+    from tests.test_service import write
+    from watcher.service import Worker
+    from watcher.store.feeds import list_feeds
+    from watcher.store.items import known_keys
+
+    stored = {}
+    with FeedServer() as srv:
+        srv.route("/rss", RSS)
+        srv.route("/atom", ATOM, content_type="application/atom+xml")
+        for parser in ("fast", "feedparser"):
+            db = tmp_path / f"{parser}.db"
+            cfg = write(tmp_path / f"{parser}.toml", db, [srv.url("/rss"), srv.url("/atom")], parser=parser)
+            if parser == "fast":
+                cfg.write_text(
+                    cfg.read_text().replace("[polling]", f"[polling]\nparse_processes = {processes}")
+                )
+            with Worker(load_settings(cfg)) as worker:
+                report = worker.run_once()
+                assert not report.failed_feeds
+                feeds = list_feeds(worker.engine)
+                bodies = (RSS, ATOM)
+                keys = [e.key for b in bodies for e in parse_feed(b, url=srv.url("/x"), now=NOW).entries]
+                stored[parser] = (
+                    report.new_entries,
+                    sorted(v.entries for v in feeds),
+                    sorted(k for f in feeds for k in known_keys(worker.engine, f.id, keys)),
+                )
+    assert stored["fast"] == stored["feedparser"] and stored["fast"][0] == 5
+    assert len(stored["fast"][2]) == 5  # every item found under the key both paths give it
