@@ -58,18 +58,16 @@ def run_watcher_feedparser(bodies: list[Body]) -> int:
 
 def fallbacks(bodies: list[Body]) -> tuple[Counter[str], int, int]:
     """Why the fast path handed bodies to feedparser: reasons by file, and (entries, bytes) handed over."""
-    from watcher import parse_fast
-    from watcher.parse import _looks_like_json
+    from watcher.parse import _looks_like_json, fast_path_refusal
 
     reasons: Counter[str] = Counter()
     entries = size = 0
     for b in bodies:
         if _looks_like_json(b.data, None):
             continue  # JSON Feed: the same json reader on both paths
-        try:
-            parse_fast.parse_xml(b.data, b.url, None)
-        except parse_fast.Untrusted as exc:
-            reasons[exc.reason] += 1
+        reason = fast_path_refusal(b.data, b.url)
+        if reason:
+            reasons[reason] += 1
             entries += len(parse_feed(b.data, url=b.url, now=NOW, parser="feedparser").entries)
             size += len(b.data)
     return reasons, entries, size

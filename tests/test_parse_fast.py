@@ -18,7 +18,7 @@ from tests.conftest import need_shared
 from tests.feedserver import FeedServer
 from watcher import parse_fast
 from watcher.config import ConfigError, load_settings
-from watcher.parse import parse_feed
+from watcher.parse import _looks_like_json, fast_path_refusal, parse_feed
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 FIELDS = ("title", "link", "summary", "published", "key")  # what must agree
@@ -26,11 +26,9 @@ ALSO = ("author", "source")  # compared and listed, not required
 
 
 def _reason(body: bytes, url: str, content_type: str | None = None) -> str:
-    try:
-        parse_fast.parse_xml(body, url, content_type)
-    except parse_fast.Untrusted as exc:
-        return exc.reason
-    return "fast"
+    if _looks_like_json(body, content_type):
+        return "json"  # JSON Feed: one reader for both paths
+    return fast_path_refusal(body, url, content_type) or "fast"
 
 
 def _both(body: bytes, url: str | None = None, content_type: str | None = None):
@@ -56,7 +54,7 @@ def test_whole_corpus_same_entries_both_paths() -> None:
         if len(fast.entries) < len(slow.entries):
             fewer.append(f"{row['path']}: {len(fast.entries)} < {len(slow.entries)}")
         total += len(slow.entries)
-        if reason == "fast":
+        if reason in ("fast", "json"):
             fast_entries += len(fast.entries)
         for a, b in zip(slow.entries, fast.entries, strict=False):
             agree = True
@@ -65,7 +63,7 @@ def test_whole_corpus_same_entries_both_paths() -> None:
                     differences[name].append(f"{row['path']}: {getattr(a, name)!r} != {getattr(b, name)!r}")
                     agree = agree and name in ALSO
             same += agree
-        if reason == "fast" and slow.problem is None:
+        if reason in ("fast", "json") and slow.problem is None:
             assert (fast.title, fast.link, fast.ttl_minutes) == (slow.title, slow.link, slow.ttl_minutes), row
     report = [
         f"{total} entries in {len(rows)} files; {same} agree on {', '.join(FIELDS)} ({same / total:.2%})"
@@ -149,13 +147,37 @@ LATIN1 = '<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel
 LATIN1 += "<item><title>Caf\xe9 in Benghazi</title><guid>x</guid></item></channel></rss>"
 
 
+KOI8 = LATIN1.replace("iso-8859-1", "koi8-r").replace("Caf\xe9", "\u041a\u0430\u0444\u0435").encode("koi8-r")
+CP1252 = (
+    LATIN1.replace("iso-8859-1", "windows-1252").replace("Caf\xe9", "\u201cCaf\xe9\u201d").encode("cp1252")
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (LATIN1.encode("iso-8859-1"), None),
+        (LATIN1.encode("iso-8859-1"), "application/rss+xml; charset=iso-8859-1"),
+        (CP1252, None),
+        (KOI8, None),
+        (RSS, "text/xml"),
+    ],
+    ids=["latin-1", "latin-1-sent", "windows-1252", "koi8-r", "text-xml"],
+)
+def test_legacy_encodings_decoded_once_then_fast(body: bytes, content_type: str | None) -> None:
+    """The body is decoded once, by feedparser's rules, before either parser sees it: the fast path
+    reads exactly the text feedparser reads, so a declared legacy encoding needs no fall-back."""
+    url = "https://feeds.example/f.xml"
+    assert _reason(body, url, content_type) == "fast"
+    slow, fast = _both(body, url, content_type)
+    assert fast.entries and fast == slow
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "reason"),
     [
-        (LATIN1.encode("iso-8859-1"), None, "encoding"),
-        (RSS, "application/rss+xml; charset=windows-1252", "encoding"),
-        (RSS, "text/xml", "encoding"),
-        (RSS.replace(b'encoding="utf-8"', b'encoding="utf-16"'), None, "encoding"),
+        (RSS.replace(b"Wire", b"Wire \xff"), None, "encoding"),
+        (RSS.replace(b'encoding="utf-8"', b'encoding="utf-16"'), None, "xml"),  # decodes to nonsense
         (RSS.replace(b"<title>B</title>", b"<title>B &amp; C</title"), None, "xml"),
         (RSS.replace(b"<title>B</title>", b"<title>B &eacute;</title>"), None, "xml"),
         (b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY me "Me">]>' + RSS[39:], None, "dtd"),
@@ -169,9 +191,7 @@ LATIN1 += "<item><title>Caf\xe9 in Benghazi</title><guid>x</guid></item></channe
         (b'<?xml version="1.0"?><opml><body/></opml>', None, "root"),
     ],
     ids=[
-        "latin-1",
-        "charset",
-        "text-xml",
+        "invalid-utf-8",
         "utf-16-declared",
         "broken",
         "html-entity",

@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 from w3lib.url import safe_url_string, url_query_cleaner
 
-from watcher.parse_guard import prepare_xml
+from watcher.parse_guard import XmlInput, prepare_xml
 from watcher.values import Entry, ParsedFeed
 
 __all__ = [
@@ -494,6 +494,31 @@ def _parse_fast(
     return ParsedFeed(title, base, entries, _capped_note(len(raws), max_entries), _ttl(feed))
 
 
+def _trusted_encoding(xml_in: XmlInput) -> bool:
+    """Decoded without a doubt: an encoding found, and no note on it beyond a missing Content-Type."""
+    problem = xml_in.encoding_problem
+    return bool(xml_in.encoding) and (problem is None or _is_quirk(problem))
+
+
+def fast_path_refusal(body: bytes, url: str | None = None, content_type: str | None = None) -> str | None:
+    """Why ``parse_feed(parser="fast")`` hands this XML body to feedparser (a short class name such
+    as ``"xml"``, ``"encoding"`` or ``"count"``), or None when the fast path reads it."""
+    from watcher import parse_fast
+
+    xml_in = prepare_xml(body, content_type, url)
+    if xml_in.refusal:
+        return "refused"
+    if not _trusted_encoding(xml_in):
+        return "encoding"
+    try:
+        parse_fast.parse_xml(xml_in.body, url, xml_in.content_type)
+    except parse_fast.Untrusted as exc:
+        return exc.reason
+    except Exception:
+        return "exception"
+    return None
+
+
 def _parse_xml(
     body: bytes,
     url: str | None,
@@ -508,7 +533,7 @@ def _parse_xml(
         return ParsedFeed(title=None, link=None, entries=(), problem=xml_in.refusal)
     # Both paths read the same decoded bytes; a body whose encoding feedparser had to guess or
     # override keeps feedparser, which also words that problem.
-    if parser == "fast" and xml_in.encoding and xml_in.encoding_problem is None:
+    if parser == "fast" and _trusted_encoding(xml_in):
         fast = _parse_fast(xml_in.body, url, xml_in.content_type, now, max_entries)
         if fast is not None:
             return fast
