@@ -280,3 +280,22 @@ def test_cycle_stores_the_same_items_with_either_parser(tmp_path, processes: int
                 )
     assert stored["fast"] == stored["feedparser"] and stored["fast"][0] == 5
     assert len(stored["fast"][2]) == 5  # every item found under the key both paths give it
+
+
+def test_entry_cap_chooses_the_same_entries_before_mapping() -> None:
+    """With max_entries the fast path picks the newest before mapping any, as feedparser's path does."""
+    items = "".join(
+        f"<item><guid>{i}</guid><title>t{i}</title>"
+        + (f"<pubDate>Tue, {1 + i % 28:02d} Jun 2025 {i % 24:02d}:00:00 GMT</pubDate>" if i % 7 else "")
+        + (f"<dc:date>2025-05-{1 + i % 28:02d}T00:00:00Z</dc:date>" if i % 5 == 0 else "")
+        + "</item>"
+        for i in range(300)
+    )
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f"<channel><title>t</title>{items}</channel></rss>"
+    ).encode()
+    assert _reason(body, "https://feeds.example/f.xml") == "fast"
+    slow = parse_feed(body, now=NOW, max_entries=50, parser="feedparser")
+    fast = parse_feed(body, now=NOW, max_entries=50, parser="fast")
+    assert len(fast.entries) == 50 and fast == slow and "only the newest 50" in (fast.problem or "")

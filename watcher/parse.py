@@ -483,15 +483,13 @@ def _parse_fast(
     from watcher import parse_fast
 
     try:
-        feed, raws = parse_fast.parse_xml(body, url, content_type)
+        feed, raws, total = parse_fast.parse_xml(body, url, content_type, max_entries)
         title = feed_title(feed.get("title"))
         base = capped_link(feed.get("link"), url) or url
-        entries = tuple(
-            _fp_entry(raw, title, url or base, now) for raw in newest(raws, _fp_date, max_entries)
-        )
+        entries = tuple(_fp_entry(raw, title, url or base, now) for raw in raws)
     except Exception:  # parse_fast.Untrusted, or anything unforeseen: feedparser decides
         return None
-    return ParsedFeed(title, base, entries, _capped_note(len(raws), max_entries), _ttl(feed))
+    return ParsedFeed(title, base, entries, _capped_note(total, max_entries), _ttl(feed))
 
 
 def _trusted_encoding(xml_in: XmlInput) -> bool:
