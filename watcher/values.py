@@ -45,6 +45,7 @@ class Score:
     matched: bool
     hits: tuple[tuple[str, float], ...] = ()  # (term, contribution), largest first
     reason: str | None = None  # why it did not match, e.g. "no anchor term"
+    signals: tuple[tuple[str, float], ...] = ()  # aboutness signals that fired: (label, contribution)
 
     @property
     def terms(self) -> tuple[str, ...]:

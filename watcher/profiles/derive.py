@@ -23,8 +23,18 @@ frequencies (wordfreq) tell us which words are specific. The steps:
    Blinken…) becomes a *context* term weighted by specificity × how many
    seeds use it: it ranks items but can never make one match alone, so
    "Blinken on Iran" or "ceasefire in Gaza" stay out.
-6. Known place-name homonyms get a disambiguation list (``KNOWN_HOMONYMS``),
-   written into the profile where the user can edit it.
+6. When the topic is a country, the gazetteer (:mod:`watcher.profiles.gazetteer`,
+   GeoNames data shipped in a package) adds its cities and towns in the
+   spellings English uses, and names shared with a place elsewhere get a
+   disambiguation list (Tripoli: Lebanon, Beirut…), written into the profile
+   where the user can edit it.
+7. Context is cleaned of what says nothing about a story: the vocabulary
+   every news report uses (``GENERIC_NEWS_WORDS``: said, official, issue,
+   head…), given names (a capitalized word that always precedes another
+   name: Antony, Kamala) and pairs ending in one ("state antony").
+
+``origin`` records which terms came from the seeds and which from the
+gazetteer, so ``profile explain`` can say where each one came from.
 """
 
 from __future__ import annotations
@@ -39,24 +49,36 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
+from watcher.profiles import gazetteer
+from watcher.profiles.aboutness import DEFAULT_WEIGHTS
 from watcher.profiles.spec import ProfileSpec
-from watcher.profiles.text import fold, normalize_term, singular, zipf
+from watcher.profiles.text import fold, singular, zipf
 
-# Well-known name collisions: an anchor that is also a place elsewhere counts
-# only when none of these words occur. General knowledge, not tuned to data.
-KNOWN_HOMONYMS: dict[str, tuple[str, ...]] = {
-    "tripoli": ("lebanon", "lebanese", "beirut", "tyre", "sidon", "hezbollah", "hariri", "aoun"),
-    "alexandria": ("virginia", "va"),
-    "georgia": ("atlanta", "savannah", "peach state", "gop", "senate runoff"),
-    "jordan": ("michael jordan", "nba", "bulls", "jim jordan"),
-    "tyre": ("tire", "tires", "car", "cars"),
-}
+# The vocabulary of news reporting itself: it occurs in reports on any story, so it
+# never says which story an item belongs to. Generic English, not tuned to any topic.
+GENERIC_NEWS_WORDS = frozenset(
+    """
+    say said says tell told add added ask asked announce announced statement report reported
+    according official officials spokesman spokesperson source sources issue issues head heads
+    headed lead leads led discuss discussed hold held take taken make made meet met meeting
+    attend attended participate participation participating expect expected plan planned
+    schedule scheduled upcoming current recent week month year today time day days part include
+    including also continue continued continuation importance important appreciate closely
+    reiterate reiterated underscore stress stressed welcome welcomed remark remarked note noted
+    trip visit event number way thing people country countries nation world wider partner
+    partners organise organised organize organized renew expert experts retweet retweeted tweet
+    twitter read post posted written
+    """.split()  # noqa: SIM905
+)
 
 TOPIC_WEIGHT = 3.0
 BOUND_WEIGHT = 3.0
 ACRONYM_WEIGHT = 2.5
 SECOND_ORDER_WEIGHT = 2.0
-AMBIGUOUS_WEIGHT = 1.5  # below the threshold: an ambiguous anchor needs context to match
+AMBIGUOUS_WEIGHT = 1.25  # below the threshold: an ambiguous anchor needs context to match
+PLACE_WEIGHT = 2.5  # a city or town of the topic country: enough on its own
+MINOR_PLACE_WEIGHT = 1.25  # a place English text rarely names: needs the country or context too
+MINOR_PLACE_ZIPF = 1.5
 THRESHOLD = 2.0
 RARE_ZIPF = 2.5  # names rarer than this in general English are story-specific
 BOUND_ZIPF = 3.6  # a repeated name bound to the topic may be somewhat more common (a capital city)
@@ -164,6 +186,8 @@ def derive_profile(seed_texts: Sequence[str], description: str = "") -> ProfileS
     for t in all_toks:
         docs_of[t.low].add(t.doc)
 
+    given = _given_names(sentences, entities)
+
     # 2. topic family
     families: dict[str, set[str]] = defaultdict(set)
     for w in entities:
@@ -195,7 +219,8 @@ def derive_profile(seed_texts: Sequence[str], description: str = "") -> ProfileS
             if words[0].low in topic:
                 name: list[_Tok] = []
                 for t in words:
-                    if t.low in _CONNECTORS or (t is not words[0] and zipf(t.low) < 3.0):
+                    rare = t is not words[0] and zipf(t.low) < 3.0
+                    if t.low in _CONNECTORS or rare or t.low in given:
                         break
                     name.append(t)
                 if 3 <= len(name) <= 5:
@@ -251,17 +276,16 @@ def derive_profile(seed_texts: Sequence[str], description: str = "") -> ProfileS
                 break
 
     topic_name = max(sorted(topic), key=lambda f: cap_count[f])
+    origin: dict[str, set[str]] = {"seed": set(), "gazetteer": set()}
     ambiguous: dict[str, list[str]] = {}
-    for w in sorted(anchors):
-        if w in KNOWN_HOMONYMS:
-            ambiguous[w] = list(KNOWN_HOMONYMS[w])
-            anchors[w] = min(anchors[w], AMBIGUOUS_WEIGHT)
+    country = gazetteer.country_for(set(topic))
+    if country is not None:
+        _add_places(country, anchors, ambiguous, origin["gazetteer"], set(topic))
+        topic |= {f for f in country.forms if " " not in f}
 
-    terms = _context_terms(sentences, len(seeds), anchors, entities)
+    terms = _context_terms(sentences, len(seeds), anchors, entities, given)
     for inst in institutions:
         terms[inst] = max(terms.get(inst, 0.0), 1.0)
-    for w in ambiguous:
-        ambiguous[w] = [normalize_term(x) for x in ambiguous[w]]
     # One stemmed anchor for the topic family (libya* = Libya, Libyan, Libyans, Libya's), so an item
     # saying both "Libya" and "Libyan" is not counted as naming two different actors.
     forms = sorted(topic)
@@ -270,17 +294,81 @@ def derive_profile(seed_texts: Sequence[str], description: str = "") -> ProfileS
         for form in topic:
             anchors.pop(form, None)
         anchors[stem + "*"] = TOPIC_WEIGHT
+    else:
+        for form in topic:
+            anchors.setdefault(form, TOPIC_WEIGHT)
+    origin["seed"] = {
+        t for t in [*anchors, *terms] if t not in origin["gazetteer"] or t in seed_words(sentences)
+    }
+    description = description or f"derived from {len(seeds)} seed article(s); topic: {topic_name}"
+    if country is not None:
+        description += f" ({country.name}, places from GeoNames)"
     return ProfileSpec(
-        description=description or f"derived from {len(seeds)} seed article(s); topic: {topic_name}",
+        description=description,
         threshold=THRESHOLD,
         anchors=anchors,
         terms=terms,
         ambiguous=ambiguous,
+        aboutness=dict(DEFAULT_WEIGHTS),
+        origin={k: sorted(v) for k, v in origin.items() if v},
     )
 
 
+def seed_words(sentences: list[list[_Tok]]) -> set[str]:
+    """Every word and adjacent pair of words in the seeds (folded)."""
+    out: set[str] = set()
+    for sent in sentences:
+        out.update(t.low for t in sent)
+        out.update(f"{a.low} {b.low}" for a, b in itertools.pairwise(sent))
+    return out
+
+
+def _add_places(
+    country: gazetteer.Country,
+    anchors: dict[str, float],
+    ambiguous: dict[str, list[str]],
+    added: set[str],
+    topic: set[str],
+) -> None:
+    """The country's places from the gazetteer as anchors; shared names get disambiguation."""
+    places, homonyms = gazetteer.places(country.code)
+    for place in places:
+        for form in place.forms:
+            if form in topic:
+                continue
+            weight = PLACE_WEIGHT if zipf(form) >= MINOR_PLACE_ZIPF else MINOR_PLACE_WEIGHT
+            anchors[form] = max(anchors.get(form, 0.0), weight)
+            added.add(form)
+    own = set(anchors) | set(country.forms)
+    for homonym in homonyms:
+        if homonym.form not in anchors:
+            continue
+        ambiguous[homonym.form] = gazetteer.disambiguators(homonym, own)
+        anchors[homonym.form] = min(anchors[homonym.form], AMBIGUOUS_WEIGHT)
+
+
+def _given_names(sentences: list[list[_Tok]], entities: set[str]) -> set[str]:
+    """Capitalized words that always sit right before another name (Antony Blinken, Kamala Harris)."""
+    before: Counter[str] = Counter()
+    seen: Counter[str] = Counter()
+    for sent in sentences:
+        for i, t in enumerate(sent):
+            if t.low not in entities or not t.text[0].isupper():
+                continue
+            seen[t.low] += 1
+            nxt = sent[i + 1] if i + 1 < len(sent) else None
+            if nxt is not None and t.joins_next and nxt.text[0].isupper() and nxt.low in entities:
+                before[t.low] += 1
+    # Only uncommon words: "United" always precedes "Nations" but is no one's given name.
+    return {w for w, n in seen.items() if before[w] == n and zipf(w) < 4.0}
+
+
 def _context_terms(
-    sentences: list[list[_Tok]], n_docs: int, anchors: dict[str, float], entities: set[str]
+    sentences: list[list[_Tok]],
+    n_docs: int,
+    anchors: dict[str, float],
+    entities: set[str],
+    given_names: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> dict[str, float]:
     """Specific words and repeated two-word phrases, weighted by specificity × seed coverage."""
     count: Counter[str] = Counter()
@@ -297,7 +385,12 @@ def _context_terms(
                 prev = None
                 continue
             base = w if w in entities else singular(w)
-            if base in anchors:
+            if (
+                base in anchors
+                or base in GENERIC_NEWS_WORDS
+                or w in GENERIC_NEWS_WORDS
+                or base in given_names
+            ):
                 prev = None
                 continue
             count[base] += 1

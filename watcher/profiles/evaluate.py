@@ -281,4 +281,7 @@ def format_report(report: EvalReport) -> str:
             head = f"  grade {case.item.grade}  score {case.score.score:.2f}{why}"
             lines.append(f"{head}  {case.item.title[:100]}")
             lines.append(f"      terms: {terms}")
+            if case.score.signals:
+                signals = "; ".join(f"{label} {c:+.2f}" for label, c in case.score.signals)
+                lines.append(f"      signals: {signals}")
     return "\n".join(lines)

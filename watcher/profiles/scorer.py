@@ -13,6 +13,10 @@ Score of one item for one profile:
   the story, not merely mentioning the country);
 * context terms add their weights (capped at ``context_cap``) only when an
   anchor fired;
+* aboutness signals (:mod:`watcher.profiles.aboutness`) add or subtract:
+  the topic named early as the subject, or only in a list of countries, at a
+  neighbour's border, late in the text; a place name inside another name
+  (Lok Sabha) is no anchor;
 * matched when the total reaches the profile's threshold.
 
 Each distinct term counts once, so an item whose summary repeats its title is
@@ -27,12 +31,14 @@ from dataclasses import dataclass
 
 import ahocorasick
 
+from watcher.profiles.aboutness import Matcher, read
 from watcher.profiles.spec import REGEX_PREFIX, ProfileSpec
 from watcher.profiles.text import fold, inflections, normalize, normalize_term
 from watcher.values import Score
 
 ANCHOR, TERM, VETO, EXCLUDE = 0, 1, 2, 3
 SECONDARY_ANCHOR_FACTOR = 0.5
+OTHER_THREAD_FLOOR = 1.0  # the most that words of other threads (negative context weights) subtract
 NO_ANCHOR = "no anchor term"
 
 
@@ -51,6 +57,9 @@ class _Compiled:
     sources: tuple[str, ...]
     vetoed_by: dict[str, frozenset[str]]  # ambiguous term -> its disambiguating words
     zero: Score
+    anchor_matcher: Matcher
+    places: frozenset[str]  # anchors that are place names (from the gazetteer)
+    weights: dict[str, float]  # aboutness signal weights
 
 
 class Scorer:
@@ -90,6 +99,9 @@ class Scorer:
                     sources=tuple(fold(s) for s in spec.exclude_sources),
                     vetoed_by=vetoed_by,
                     zero=Score(profile=name, score=0.0, matched=False, reason=NO_ANCHOR),
+                    anchor_matcher=Matcher(spec.anchors),
+                    places=frozenset(spec.origin.get("gazetteer", ())),
+                    weights=spec.signal_weights(),
                 )
             )
         self._automaton = ahocorasick.Automaton()
@@ -143,12 +155,14 @@ class Scorer:
             else:
                 return Score(prof.name, 0.0, False, reason=f"excluded: {key!r}")
         ruled_out: list[str] = []
+        vetoed: set[str] = set()
         if vetoes:
             for term, words in prof.vetoed_by.items():
                 if not words & vetoes:
                     continue
                 if (anchors.pop(term, None) is not None) | (terms.pop(term, None) is not None):
                     ruled_out.append(f"{term!r} ({', '.join(sorted(words & vetoes))})")
+                    vetoed.add(term)
         context = sorted(terms.items(), key=lambda kv: (-kv[1], kv[0]))
         if not anchors:
             # Every anchor was ruled out as ambiguous; show what fired, it adds nothing.
@@ -163,19 +177,38 @@ class Scorer:
             for label, rx in prof.regexes:
                 if rx.search(raw):
                     return Score(prof.name, 0.0, False, reason=f"excluded: {label!r}")
+        reading = read(title, summary, prof.anchor_matcher, frozenset(vetoed), prof.places)
+        if reading is not None and reading.inside_names:
+            for term in reading.inside_names:
+                anchors.pop(term, None)
+            if not anchors:
+                reason = f"{NO_ANCHOR}; only inside other names: {', '.join(reading.inside_names)}"
+                return Score(prof.name, 0.0, False, tuple((t, 0.0) for t, _ in context), reason)
+        signals = reading.contributions(prof.weights) if reading is not None else []
         hits: list[tuple[str, float]] = []
         ranked = sorted(anchors.items(), key=lambda kv: (-kv[1], kv[0]))
         hits.append(ranked[0])
         hits.extend((t, w * SECONDARY_ANCHOR_FACTOR) for t, w in ranked[1:])
-        ctx_sum = sum(w for _, w in context)
+        # Context adds up to context_cap; words of other news threads (negative weights) take away
+        # up to OTHER_THREAD_FLOOR, so such an item still matches but ranks below the story's own news.
+        ctx_sum = sum(w for _, w in context if w > 0)
         cap = prof.spec.context_cap
         scale = cap / ctx_sum if ctx_sum > cap > 0 else (0.0 if cap == 0 else 1.0)
-        hits.extend((t, w * scale) for t, w in context)
-        total = sum(c for _, c in hits)
+        neg_sum = -sum(w for _, w in context if w < 0)
+        neg_scale = OTHER_THREAD_FLOOR / neg_sum if neg_sum > OTHER_THREAD_FLOOR else 1.0
+        hits.extend((t, w * (scale if w > 0 else neg_scale)) for t, w in context)
+        total = sum(c for _, c in hits) + sum(c for _, c in signals)
         hits.sort(key=lambda h: (-h[1], h[0]))
         matched = total >= prof.spec.threshold
         reason = None if matched else f"below threshold ({total:.2f} < {prof.spec.threshold:g})"
-        return Score(prof.name, round(total, 4), matched, tuple((t, round(c, 4)) for t, c in hits), reason)
+        return Score(
+            prof.name,
+            round(total, 4),
+            matched,
+            tuple((t, round(c, 4)) for t, c in hits),
+            reason,
+            tuple((label, round(c, 4)) for label, c in signals),
+        )
 
 
 def compile_profiles(specs: Mapping[str, ProfileSpec]) -> Scorer:

@@ -12,10 +12,17 @@ A profile has three kinds of terms:
 Terms are matched on whole words, case- and accent-insensitively, singular and
 plural alike; a trailing ``*`` matches any word starting so (``libya*``).
 ``exclude`` holds phrases or ``re:`` regular expressions that veto an item.
+
+``aboutness`` weighs the signals of :mod:`watcher.profiles.aboutness` (is the
+topic the item's subject, or one entry of a list, a neighbour's border…);
+a missing entry takes its default, 0 turns a signal off. ``origin`` records
+where derived terms came from (``seed``, ``gazetteer``, ``stream``) so that
+``profile explain`` can say it; a term listed nowhere was added by hand.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -23,9 +30,11 @@ import tomlkit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from tomlkit.items import Table
 
+from watcher.profiles.aboutness import DEFAULT_WEIGHTS, SIGNAL_NAMES
 from watcher.profiles.text import normalize_term
 
 REGEX_PREFIX = "re:"
+ORIGINS = ("seed", "gazetteer", "stream")
 
 
 def _clean_terms(value: dict[str, float], what: str) -> dict[str, float]:
@@ -51,6 +60,8 @@ class ProfileSpec(BaseModel):
     exclude: list[str] = Field(default_factory=list)
     exclude_sources: list[str] = Field(default_factory=list)
     context_cap: float = Field(default=4.0, ge=0.0)  # the most that context terms can add
+    aboutness: dict[str, float] = Field(default_factory=dict)
+    origin: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("anchors")
     @classmethod
@@ -91,6 +102,31 @@ class ProfileSpec(BaseModel):
                 raise ValueError(f"exclude phrase {item!r} has no letters or digits")
         return value
 
+    @field_validator("aboutness")
+    @classmethod
+    def _aboutness(cls, value: dict[str, float]) -> dict[str, float]:
+        for name in value:
+            if name not in SIGNAL_NAMES:
+                raise ValueError(f"aboutness: unknown signal {name!r} (known: {', '.join(SIGNAL_NAMES)})")
+        return {k: float(v) for k, v in value.items()}
+
+    @field_validator("origin")
+    @classmethod
+    def _origin(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name in value:
+            if name not in ORIGINS:
+                raise ValueError(f"origin: unknown origin {name!r} (known: {', '.join(ORIGINS)})")
+        return {k: [normalize_term(t) for t in terms] for k, terms in value.items()}
+
+    def signal_weights(self) -> dict[str, float]:
+        """Aboutness weights in force: the profile's, defaults for the rest."""
+        return {**DEFAULT_WEIGHTS, **self.aboutness}
+
+    def origin_of(self, term: str) -> str:
+        """Where a term came from: 'seed', 'gazetteer', 'seed+gazetteer', 'stream' or 'hand'."""
+        found = [name for name in ORIGINS if term in self.origin.get(name, ())]
+        return "+".join(found) or "hand"
+
     @model_validator(mode="after")
     def _ambiguous_known(self) -> ProfileSpec:
         known = set(self.anchors) | set(self.terms)
@@ -127,8 +163,20 @@ def spec_to_toml(spec: ProfileSpec) -> Table:
     ambiguous = tomlkit.table()
     ambiguous.comment("a term here counts only when none of its listed words occur")
     for term, words in sorted(spec.ambiguous.items()):
-        ambiguous.add(term, _multiline(words, per_line=8))
+        ambiguous.add(term, _wrapped(words))
     table.add("ambiguous", ambiguous)
+    about = tomlkit.table()
+    about.comment("aboutness signals: what each adds to an item's score (0 turns it off)")
+    for name, weight in spec.signal_weights().items():
+        about.add(name, round(weight, 2))
+    table.add("aboutness", about)
+    if spec.origin:
+        origin = tomlkit.table()
+        origin.comment("where derived terms came from; a term listed nowhere was added by hand")
+        for name in ORIGINS:
+            if spec.origin.get(name):
+                origin.add(name, _wrapped(sorted(spec.origin[name])))
+        table.add("origin", origin)
     return table
 
 
@@ -138,3 +186,19 @@ def _multiline(values: list[str], per_line: int = 1) -> Any:
     if len(values) > per_line:
         arr.multiline(True)
     return arr
+
+
+def _wrapped(values: list[str], width: int = 96) -> Any:
+    """An array written several values a line, so long lists stay readable."""
+    if len(values) <= 8:
+        return _multiline(values, per_line=8)
+    lines: list[str] = []
+    line = ""
+    for v in values:
+        item = json.dumps(v, ensure_ascii=False) + ","
+        if line and len(line) + 1 + len(item) > width:
+            lines.append(line)
+            line = ""
+        line = f"{line} {item}" if line else item
+    lines.append(line)
+    return tomlkit.array("[\n" + "".join(f"    {ln}\n" for ln in lines) + "]")
