@@ -41,10 +41,11 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "late": -0.5,
     "list": -2.5,
     "border": -2.0,
-    "foreign": -0.75,
+    "foreign": -0.5,
     "offshore": -0.75,
 }
 SIGNAL_NAMES = tuple(DEFAULT_WEIGHTS)
+RANKING_SIGNALS = frozenset({"late", "offshore", "foreign"})  # they rank an item lower but never unmatch it
 LEAD_WINDOW = 12  # tokens of the first sentence where its subject usually sits
 
 _TOKEN = re.compile(r"[^\W_]+")

@@ -53,6 +53,7 @@ from watcher.profiles import gazetteer
 from watcher.profiles.aboutness import DEFAULT_WEIGHTS
 from watcher.profiles.spec import ProfileSpec
 from watcher.profiles.text import fold, singular, zipf
+from watcher.profiles.threads import thread_terms
 
 # The vocabulary of news reporting itself: it occurs in reports on any story, so it
 # never says which story an item belongs to. Generic English, not tuned to any topic.
@@ -70,6 +71,7 @@ GENERIC_NEWS_WORDS = frozenset(
     twitter read post posted written
     """.split()  # noqa: SIM905
 )
+
 
 TOPIC_WEIGHT = 3.0
 BOUND_WEIGHT = 3.0
@@ -297,9 +299,14 @@ def derive_profile(seed_texts: Sequence[str], description: str = "") -> ProfileS
     else:
         for form in topic:
             anchors.setdefault(form, TOPIC_WEIGHT)
-    origin["seed"] = {
-        t for t in [*anchors, *terms] if t not in origin["gazetteer"] or t in seed_words(sentences)
-    }
+    words = seed_words(sentences)
+    origin["seed"] = {t for t in [*anchors, *terms] if t not in origin["gazetteer"] or t in words}
+    origin["generic"] = set()
+    generic, _own_threads = thread_terms(words)
+    for word, weight in generic.items():
+        if word not in terms and word not in anchors:
+            terms[word] = weight
+            origin["generic"].add(word)
     description = description or f"derived from {len(seeds)} seed article(s); topic: {topic_name}"
     if country is not None:
         description += f" ({country.name}, places from GeoNames)"

@@ -31,14 +31,15 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from watcher.profiles.aboutness import Matcher, read
+from watcher.profiles.aboutness import RANKING_SIGNALS, Matcher, read
 from watcher.profiles.spec import REGEX_PREFIX, ProfileSpec
 from watcher.profiles.text import fold, inflections, normalize, normalize_term
 from watcher.values import Score
 
 ANCHOR, TERM, VETO, EXCLUDE = 0, 1, 2, 3
 SECONDARY_ANCHOR_FACTOR = 0.5
-OTHER_THREAD_FLOOR = 1.0  # the most that words of other threads (negative context weights) subtract
+OTHER_THREAD_FLOOR = 1.5  # the most that words of other threads (negative weights) subtract
+THREAD_CAP = 1.0  # the most that words of the seeds' own threads add (ranking only)
 NO_ANCHOR = "no anchor term"
 
 
@@ -60,6 +61,7 @@ class _Compiled:
     anchor_matcher: Matcher
     places: frozenset[str]  # anchors that are place names (from the gazetteer)
     weights: dict[str, float]  # aboutness signal weights
+    ranking_terms: frozenset[str]  # generic thread words: they rank matched items, never decide a match
 
 
 class Scorer:
@@ -102,6 +104,7 @@ class Scorer:
                     anchor_matcher=Matcher(spec.anchors),
                     places=frozenset(spec.origin.get("gazetteer", ())),
                     weights=spec.signal_weights(),
+                    ranking_terms=frozenset(spec.origin.get("generic", ())),
                 )
             )
         self._automaton = ahocorasick.Automaton()
@@ -163,6 +166,11 @@ class Scorer:
                 if (anchors.pop(term, None) is not None) | (terms.pop(term, None) is not None):
                     ruled_out.append(f"{term!r} ({', '.join(sorted(words & vetoes))})")
                     vetoed.add(term)
+        # A phrase that fired says what its words say: "united nations" does not count "nations" again.
+        for phrase in [t for t in terms if " " in t]:
+            for word in phrase.split():
+                if word in terms and word != phrase:
+                    del terms[word]
         context = sorted(terms.items(), key=lambda kv: (-kv[1], kv[0]))
         if not anchors:
             # Every anchor was ruled out as ambiguous; show what fired, it adds nothing.
@@ -189,18 +197,30 @@ class Scorer:
         ranked = sorted(anchors.items(), key=lambda kv: (-kv[1], kv[0]))
         hits.append(ranked[0])
         hits.extend((t, w * SECONDARY_ANCHOR_FACTOR) for t, w in ranked[1:])
-        # Context adds up to context_cap; words of other news threads (negative weights) take away
-        # up to OTHER_THREAD_FLOOR, so such an item still matches but ranks below the story's own news.
-        ctx_sum = sum(w for _, w in context if w > 0)
+        # Context adds up to context_cap and helps decide the match. Generic thread words (origin
+        # "generic": conflict, migration, sport…) and negative weights only rank: an item of another
+        # thread still matches, below the story's own news, and a peripheral mention is not rescued.
+        deciding_ctx = [(t, w) for t, w in context if w > 0 and t not in prof.ranking_terms]
+        ctx_sum = sum(w for _, w in deciding_ctx)
         cap = prof.spec.context_cap
         scale = cap / ctx_sum if ctx_sum > cap > 0 else (0.0 if cap == 0 else 1.0)
-        neg_sum = -sum(w for _, w in context if w < 0)
-        neg_scale = OTHER_THREAD_FLOOR / neg_sum if neg_sum > OTHER_THREAD_FLOOR else 1.0
-        hits.extend((t, w * (scale if w > 0 else neg_scale)) for t, w in context)
-        total = sum(c for _, c in hits) + sum(c for _, c in signals)
+        hits.extend((t, w * scale) for t, w in deciding_ctx)
+        ranking_hits: list[tuple[str, float]] = []
+        for sign in (1, -1):
+            part = [(t, w) for t, w in context if (t in prof.ranking_terms or w < 0) and w * sign > 0]
+            total_part = abs(sum(w for _, w in part))
+            limit = THREAD_CAP if sign > 0 else OTHER_THREAD_FLOOR
+            ratio = limit / total_part if total_part > limit else 1.0
+            ranking_hits.extend((t, w * ratio) for t, w in part)
+        deciding = sum(c for _, c in hits)
+        deciding += sum(c for label, c in signals if not _ranking_only(label))
+        ranking = sum(c for _, c in ranking_hits) + sum(c for label, c in signals if _ranking_only(label))
+        threshold = prof.spec.threshold
+        matched = deciding >= threshold
+        total = max(threshold, deciding + ranking) if matched else min(deciding, deciding + ranking)
+        hits.extend(ranking_hits)
         hits.sort(key=lambda h: (-h[1], h[0]))
-        matched = total >= prof.spec.threshold
-        reason = None if matched else f"below threshold ({total:.2f} < {prof.spec.threshold:g})"
+        reason = None if matched else f"below threshold ({deciding:.2f} < {threshold:g})"
         return Score(
             prof.name,
             round(total, 4),
@@ -209,6 +229,10 @@ class Scorer:
             reason,
             tuple((label, round(c, 4)) for label, c in signals),
         )
+
+
+def _ranking_only(label: str) -> bool:
+    return label.split(":", 1)[0] in RANKING_SIGNALS
 
 
 def compile_profiles(specs: Mapping[str, ProfileSpec]) -> Scorer:

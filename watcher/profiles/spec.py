@@ -16,7 +16,8 @@ plural alike; a trailing ``*`` matches any word starting so (``libya*``).
 ``aboutness`` weighs the signals of :mod:`watcher.profiles.aboutness` (is the
 topic the item's subject, or one entry of a list, a neighbour's border…);
 a missing entry takes its default, 0 turns a signal off. ``origin`` records
-where derived terms came from (``seed``, ``gazetteer``, ``stream``) so that
+where derived terms came from (``seed``, ``gazetteer``, ``stream``, or
+``generic`` for the other-thread words every profile gets) so that
 ``profile explain`` can say it; a term listed nowhere was added by hand.
 """
 
@@ -34,7 +35,7 @@ from watcher.profiles.aboutness import DEFAULT_WEIGHTS, SIGNAL_NAMES
 from watcher.profiles.text import normalize_term
 
 REGEX_PREFIX = "re:"
-ORIGINS = ("seed", "gazetteer", "stream")
+ORIGINS = ("seed", "gazetteer", "stream", "generic")
 
 
 def _clean_terms(value: dict[str, float], what: str) -> dict[str, float]:
