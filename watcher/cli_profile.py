@@ -171,7 +171,9 @@ def explain(
     specs = _profiles_or_derived(config, seeds, profile)
     scorer = compile_profiles(specs)
     for score in scorer.score(title, summary, source):
-        out.print(explain_text(score, specs[score.profile].threshold), markup=False)
+        spec = specs[score.profile]
+        origins = {term: spec.origin_of(term) for term, _ in score.hits}
+        out.print(explain_text(score, spec.threshold, origins), markup=False)
 
 
 @profile_app.command("list")
@@ -274,30 +276,41 @@ def score_command(
 
 
 def eval_command(
-    items: Annotated[Path, typer.Option("--items", help="Labeled JSONL (grade 0/1/2, labeled).")],
+    items: Annotated[
+        list[Path],
+        typer.Option("--items", help="Labeled JSONL (grade 0/1/2, labeled); repeat for several files."),
+    ],
     profile: ProfileOpt = None,
     explain_errors: Annotated[
-        int, typer.Option("--explain-errors", min=0, help="List the N worst misses and false alarms.")
+        int,
+        typer.Option("--explain-errors", min=0, help="List the N worst misses and false alarms, with why."),
     ] = 0,
     config: ConfigOpt = None,
     seeds: SeedsOpt = Path("seeds"),
 ) -> None:
-    """Precision, recall, F1, average precision… of each profile next to the baselines."""
+    """Precision, recall, F1, average precision… of each profile next to the baselines, one table per file."""
     specs = _profiles_or_derived(config, seeds, profile)
-    try:
-        labeled = load_labeled(items)
-    except OSError as exc:
-        _fail(f"{items}: {exc.strerror or exc}")
-    except EvalDataError as exc:
-        _fail(str(exc))
+    files: list[tuple[Path, list]] = []
+    for path in items:  # read every file first: a bad one fails before any table is printed
+        try:
+            files.append((path, load_labeled(path)))
+        except OSError as exc:
+            _fail(f"{path}: {exc.strerror or exc}")
+        except EvalDataError as exc:
+            _fail(str(exc))
     seed_texts = _read_seeds(seeds) if seeds.is_dir() else []
     if not seed_texts:
         err.print(f"no seeds in {seeds}: the TF-IDF baseline is skipped", markup=False)
     scorer = compile_profiles(specs)
-    for n, name in enumerate(scorer.names):
-        started = time.perf_counter()
-        report = evaluate(scorer, name, labeled, seed_texts, explain_errors=explain_errors)
-        if n:
-            typer.echo()
-        typer.echo(format_report(report))  # plain text: never wrapped to the terminal width
-        err.print(f"({time.perf_counter() - started:.1f}s)", markup=False)
+    first = True
+    for path, labeled in files:
+        for name in scorer.names:
+            started = time.perf_counter()
+            report = evaluate(scorer, name, labeled, seed_texts, explain_errors=explain_errors)
+            if not first:
+                typer.echo()
+            first = False
+            if len(files) > 1:
+                typer.echo(f"== {path}")
+            typer.echo(format_report(report))  # plain text: never wrapped to the terminal width
+            err.print(f"({time.perf_counter() - started:.1f}s)", markup=False)

@@ -211,7 +211,11 @@ class Reading:
             out.append((f"foreign: {self.foreign} leads the item", weights.get("foreign", 0.0)))
         if self.offshore:
             out.append(("offshore: at sea off its coast", weights.get("offshore", 0.0)))
-        return [(label, w) for label, w in out if w]
+        return [
+            (f"{label} (ranks only)" if label.split(":", 1)[0] in RANKING_SIGNALS else label, w)
+            for label, w in out
+            if w
+        ]
 
 
 def _coordinated(toks: list[_Tok], left_end: int, right_start: int) -> bool:

@@ -220,7 +220,7 @@ class Scorer:
         ranking = sum(c for _, c in ranking_hits) + sum(c for label, c in signals if _ranking_only(label))
         threshold = prof.spec.threshold
         matched = deciding >= threshold
-        total = max(threshold, deciding + ranking) if matched else min(deciding, deciding + ranking)
+        total = max(threshold, deciding + ranking) if matched else deciding
         hits.extend(ranking_hits)
         hits.sort(key=lambda h: (-h[1], h[0]))
         reason = None if matched else f"below threshold ({deciding:.2f} < {threshold:g})"
