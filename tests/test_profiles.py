@@ -135,15 +135,18 @@ def test_score_shape_and_explanation() -> None:
     a, b = scorer.score("Libya ceasefire", "arms embargo on Libya. Libya ceasefire", None)
     assert (a.profile, a.matched, a.reason) == ("a", False, "no anchor term")
     assert b.matched and b.terms == ("libya", "ceasefire", "embargo")
-    assert b.score == pytest.approx(4.5)  # each term once, however often it occurs
-    text = explain_text(b, 2.0)
+    # each term once, however often it occurs; Libya opens the text: the lead signal adds its weight
+    assert b.signals == (("lead: named early in the first sentence", 0.5),)
+    assert b.score == pytest.approx(4.5 + 0.5)
+    text = explain_text(b, 2.0, {"libya": "seed"})
     assert "MATCH" in text and "ceasefire" in text and "threshold 2" in text
+    assert "[seed]" in text and "lead" in text
 
 
 def test_below_threshold_names_the_reason() -> None:
     spec = ProfileSpec(anchors={"tripoli": 1.0}, terms={"clash": 0.5}, threshold=2.0)
     s = compile_profiles({"p": spec}).score("Tripoli", "")[0]
-    assert not s.matched and s.score == pytest.approx(1.0) and "below threshold" in (s.reason or "")
+    assert not s.matched and s.score == pytest.approx(1.0 + 0.5) and "below threshold" in (s.reason or "")
 
 
 def test_plural_and_prefix_forms_match() -> None:
@@ -187,14 +190,15 @@ def test_empty_and_odd_text_does_not_crash(libya: ProfileSpec) -> None:
 
 def test_suggest_proposes_new_cooccurring_names_not_known_terms(libya: ProfileSpec) -> None:
     matched = [
-        "Fighting near Tobruk as Libya's rival governments trade blame",
-        "Libyan parliament in Tobruk rejects the new unity government",
-        "Tobruk-based House of Representatives meets; Libya talks stall",
-        "Libya: Bashagha sworn in by the Tobruk parliament",
+        "Fighting near Tobruk as Libya's rival governments trade blame; Bashagha holds out",
+        "Libyan parliament backs Bashagha and rejects the new unity government",
+        "Bashagha says his cabinet will enter Tripoli; Libya talks stall",
+        "Libya: Bashagha sworn in by the parliament",
     ]
     background = ["Stocks rise in New York", "Rain expected in London", "Parliament debates budget"] * 5
     ranked = [t for t, _ in suggest_terms(libya, matched, background)]
-    assert ranked and ranked[0] == "tobruk"
+    assert ranked and ranked[0] == "bashagha"
+    assert "tobruk" not in ranked  # the gazetteer already put it in the profile
     assert "libya" not in ranked and "libyan" not in ranked
 
 

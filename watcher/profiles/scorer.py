@@ -33,7 +33,7 @@ import ahocorasick
 
 from watcher.profiles.aboutness import RANKING_SIGNALS, Matcher, read
 from watcher.profiles.spec import REGEX_PREFIX, ProfileSpec
-from watcher.profiles.text import fold, inflections, normalize_term, scan_text
+from watcher.profiles.text import fold, inflections, normalize, normalize_term
 from watcher.values import Score
 
 ANCHOR, TERM, VETO, EXCLUDE = 0, 1, 2, 3
@@ -124,7 +124,7 @@ class Scorer:
         # Feeds often open the summary with the title: scan that text once.
         head = title.rstrip("… .")
         text = summary if head and summary.startswith(head) else f"{title} \n {summary}"
-        found = [v for _, v in self._automaton.iter(scan_text(text))]
+        found = [v for _, v in self._automaton.iter(normalize(text))]
         anchored: set[int] = set()
         for _, pids in found:
             if pids:

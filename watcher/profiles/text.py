@@ -36,24 +36,9 @@ def normalize(text: str) -> str:
     """`` token token … `` — folded, possessives dropped, punctuation to spaces."""
     text = fold(text)
     if "'" in text:
-        text = _POSSESSIVE.sub(" ", text)
+        text = _POSSESSIVE.sub(" ", text) if "'s" in text else text
     if text.isascii():
         return " " + " ".join(text.encode().translate(_ASCII_SPACES).decode().split()) + " "
-    return " " + " ".join(_NON_WORD.sub(" ", text).split()) + " "
-
-
-def scan_text(text: str) -> str:
-    """:func:`normalize` for scanning an item, faster: runs of spaces are left as they are.
-
-    A phrase term matches only where its words are separated by one space, so
-    a phrase never matches across punctuation ("Libyan, National"); a possessive
-    is dropped without leaving a gap ("Libya's National Oil" → "libya national oil").
-    """
-    text = fold(text)
-    if "'" in text:
-        text = text.replace("'s ", " ")
-    if text.isascii():
-        return " " + text.encode().translate(_ASCII_SPACES).decode() + " "
     return " " + " ".join(_NON_WORD.sub(" ", text).split()) + " "
 
 
