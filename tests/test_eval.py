@@ -56,9 +56,11 @@ def test_tfidf_prefers_similar_text() -> None:
     assert s[0] > s[2] > s[1] == 0.0
 
 
-def test_dev_targets() -> None:
-    """F1 >= 0.95, AP(core) >= 0.95, no confuser false alarm; better than both baselines."""
-    dev = need_shared("eval", "dev.jsonl")
+@pytest.mark.parametrize(("split", "max_false_alarms"), [("dev.jsonl", 0), ("dev-early.jsonl", 1)])
+def test_dev_targets(split: str, max_false_alarms: int) -> None:
+    """Each split: F1 >= 0.97, AP(core) >= 0.95, confuser false alarms 0 (dev) / <= 1 (dev-early);
+    every figure at least as good as both baselines, F1 and both APs better."""
+    dev = need_shared("eval", split)
     started = time.perf_counter()
     seeds = [p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))]
     items = load_labeled(dev)
@@ -66,12 +68,12 @@ def test_dev_targets() -> None:
     report = evaluate(compile_profiles({"libya": spec}), "libya", items, seeds, explain_errors=5)
     ours, boolean, tfidf = report.rows
     print(format_report(report))
-    assert ours.f1 >= 0.95
+    assert ours.f1 >= 0.97
     assert ours.ap_core >= 0.95
-    assert ours.confuser_fa == 0
+    assert ours.confuser_fa <= max_false_alarms
     for base in (boolean, tfidf):
         assert ours.f1 > base.f1 and ours.ap_related > base.ap_related and ours.ap_core > base.ap_core
         for field in ("precision", "recall", "core_recall"):
             assert getattr(ours, field) >= getattr(base, field), (field, base.name)
         assert ours.confuser_fa <= base.confuser_fa
-    assert time.perf_counter() - started < 40
+    assert time.perf_counter() - started < 60

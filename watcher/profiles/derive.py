@@ -363,7 +363,10 @@ def _given_names(sentences: list[list[_Tok]], entities: set[str]) -> set[str]:
             if t.low not in entities or not t.text[0].isupper():
                 continue
             seen[t.low] += 1
-            nxt = sent[i + 1] if i + 1 < len(sent) else None
+            j = i + 1
+            if j < len(sent) and sent[j].low in _CONNECTORS and t.joins_next and sent[j].joins_next:
+                j += 1  # Mohammed al-Menfi, Abdul Hamid bin…
+            nxt = sent[j] if j < len(sent) else None
             if nxt is not None and t.joins_next and nxt.text[0].isupper() and nxt.low in entities:
                 before[t.low] += 1
     # Only uncommon words: "United" always precedes "Nations" but is no one's given name.
