@@ -245,3 +245,19 @@ def test_cli_explain_shows_origins_and_signals(tmp_path: Path) -> None:
         app, ["profile", "explain", "--config", str(config), "A car bomb in Benghazi kills three"]
     )
     assert "MATCH" in result.stdout and "benghazi" in result.stdout and "[gazetteer]" in result.stdout
+
+
+def test_suggest_proposes_spellings_and_institutions_from_the_stream(libya: ProfileSpec) -> None:
+    from watcher.profiles.suggest import suggest_details
+
+    matched = [
+        "Forces loyal to Khalifa Hifter advance on Benghazi",
+        "Hifter's forces shell the Government of National Accord (GNA) in Tripoli",
+        "The Government of National Accord (GNA) says talks resume in Tripoli",
+        "The National Transitional Council (NTC) meets in Tripoli as Libya votes",
+        "Libya's National Transitional Council (NTC) names a cabinet",
+    ]
+    found = {s.term: s.note for s in suggest_details(libya, matched, ["Rain in London"] * 5)}
+    assert found["hifter"] == "spelling of haftar"
+    assert found["government of national accord"] == "written out: gna"
+    assert found["ntc"] == "acronym of national transitional council"

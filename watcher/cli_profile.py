@@ -234,7 +234,7 @@ def suggest(
         "term", "score", "matched items", "kind", title=f"suggestions for {name} ({len(matched)} matched)"
     )
     for s in suggest_details(specs[name], matched, background, limit=limit):
-        table.add_row(s.term, f"{s.score:.2f}", str(s.docs), "anchor?" if s.name else "term")
+        table.add_row(s.term, f"{s.score:.2f}", str(s.docs), s.note or ("anchor?" if s.name else "term"))
     out.print(table)
     out.print(
         f"add the ones you want under [profiles.{name}.anchors] or [profiles.{name}.terms]",
