@@ -50,7 +50,8 @@ def plan(quick: bool) -> list[tuple[str, str, list[str]]]:
         return [
             ("parse", "benchmarks.bench_parse", ["--repeat", "1"]),
             ("startup", "benchmarks.bench_startup", ["--repeat", "3"]),
-            ("score", "benchmarks.bench_score", []),
+            ("score", "benchmarks.bench_score", ["--repeat", "1"]),
+            ("aboutness", "benchmarks.bench_aboutness", []),
             (
                 "cycle",
                 "benchmarks.bench_cycle",
@@ -74,6 +75,7 @@ def plan(quick: bool) -> list[tuple[str, str, list[str]]]:
         ("parse", "benchmarks.bench_parse", ["--repeat", "3"]),
         ("startup", "benchmarks.bench_startup", []),
         ("score", "benchmarks.bench_score", []),
+        ("aboutness", "benchmarks.bench_aboutness", []),
         ("cycle", "benchmarks.bench_cycle", []),
         # watcher vs rss2email vs newsboat; its 100 ms pass waits ~100 s for rss2email (one feed at a time).
         # bench_rss2email (the 60/20/20 mix against rss2email alone) still runs by itself.

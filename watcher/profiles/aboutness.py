@@ -108,7 +108,7 @@ def _tokens(title: str, summary: str) -> list[_Tok]:
         prev_end = m.end()
         if word in ("s", "S") and gap in ("'", "’") and out:
             continue  # possessive
-        out.append(_Tok(fold(word), gap, word[0].isupper()))
+        out.append(_Tok(word.lower() if word.isascii() else fold(word), gap, word[0].isupper()))
     return out
 
 
@@ -251,9 +251,39 @@ def _inside_name(toks: list[_Tok], s: int, e: int, known: Matcher, anchors: Matc
     return prev.low not in _ARTICLES and other_name(prev) and zipf(prev.low) < 4.0
 
 
+class ItemText:
+    """An item's tokens, country mentions and first sentence, worked out once for all profiles."""
+
+    __slots__ = ("_countries", "_first_end", "_toks", "summary", "title")
+
+    def __init__(self, title: str, summary: str) -> None:
+        self.title, self.summary = title, summary
+        self._toks: list[_Tok] | None = None
+        self._countries: list[tuple[int, int, str]] | None = None
+        self._first_end: int | None = None
+
+    @property
+    def toks(self) -> list[_Tok]:
+        if self._toks is None:
+            self._toks = _tokens(self.title, self.summary)
+        return self._toks
+
+    @property
+    def countries(self) -> list[tuple[int, int, str]]:
+        """(start, end, form) of every country name or adjective."""
+        if self._countries is None:
+            self._countries = country_matcher()[0].find(self.toks)
+        return self._countries
+
+    @property
+    def first_end(self) -> int:
+        if self._first_end is None:
+            self._first_end = _first_sentence_end(self.toks)
+        return self._first_end
+
+
 def read(
-    title: str,
-    summary: str,
+    item: ItemText,
     anchors: Matcher,
     skip: frozenset[str] = frozenset(),
     places: frozenset[str] = frozenset(),
@@ -263,7 +293,7 @@ def read(
     ``skip``: anchors ruled out for this item (ambiguous); ``places``: anchors
     that are place names, which do not count inside another capitalized name.
     """
-    toks = _tokens(title, summary)
+    toks = item.toks
     found = [m for m in anchors.find(toks) if m[2] not in skip]
     countries, code_of = country_matcher()
     topic = []
@@ -277,9 +307,9 @@ def read(
     if not topic:
         return Reading(False, False, False, False, None, False, tuple(sorted(inside))) if inside else None
     topic_spans = {(s, e) for s, e, _ in topic}
-    others = [(s, e, code_of[t]) for s, e, t in countries.find(toks) if (s, e) not in topic_spans]
+    others = [(s, e, code_of[t]) for s, e, t in item.countries if (s, e) not in topic_spans]
     others = [o for o in others if not any(s <= o[0] < e for s, e in topic_spans)]
-    first_end = _first_sentence_end(toks)
+    first_end = item.first_end
 
     lead = any(s < min(first_end, LEAD_WINDOW) for s, _, _ in topic)
     late = all(s >= first_end for s, _, _ in topic)

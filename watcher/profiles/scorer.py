@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from watcher.profiles.aboutness import RANKING_SIGNALS, Matcher, read
+from watcher.profiles.aboutness import RANKING_SIGNALS, ItemText, Matcher, read
 from watcher.profiles.spec import REGEX_PREFIX, ProfileSpec
 from watcher.profiles.text import fold, inflections, normalize, normalize_term
 from watcher.values import Score
@@ -136,8 +136,9 @@ class Scorer:
             for entry in entries:
                 if entry[0] in anchored:
                     per_profile.setdefault(entry[0], []).append(entry)
+        item = ItemText(title, summary)  # tokens and country names, read once for every profile
         for idx, entries in per_profile.items():
-            out[idx] = self._score_one(self._profiles[idx], entries, title, summary, source)
+            out[idx] = self._score_one(self._profiles[idx], entries, title, summary, source, item)
         return out
 
     def _score_one(
@@ -147,6 +148,7 @@ class Scorer:
         title: str,
         summary: str,
         source: str | None,
+        item: ItemText,
     ) -> Score:
         anchors: dict[str, float] = {}
         terms: dict[str, float] = {}
@@ -188,7 +190,7 @@ class Scorer:
             for label, rx in prof.regexes:
                 if rx.search(raw):
                     return Score(prof.name, 0.0, False, reason=f"excluded: {label!r}")
-        reading = read(title, summary, prof.anchor_matcher, frozenset(vetoed), prof.places)
+        reading = read(item, prof.anchor_matcher, frozenset(vetoed), prof.places)
         if reading is not None and reading.inside_names:
             for term in reading.inside_names:
                 anchors.pop(term, None)
