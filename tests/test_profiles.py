@@ -135,18 +135,20 @@ def test_score_shape_and_explanation() -> None:
     a, b = scorer.score("Libya ceasefire", "arms embargo on Libya. Libya ceasefire", None)
     assert (a.profile, a.matched, a.reason) == ("a", False, "no anchor term")
     assert b.matched and b.terms == ("libya", "ceasefire", "embargo")
-    # each term once, however often it occurs; Libya opens the text: the lead signal adds its weight
-    assert b.signals == (("lead: named early in the first sentence", 0.5),)
-    assert b.score == pytest.approx(4.5 + 0.5)
+    assert b.score == pytest.approx(4.5)  # each term once, however often it occurs
+    assert b.signals == ()  # no [aboutness] table: a hand-written profile scores as it always did
     text = explain_text(b, 2.0, {"libya": "seed"})
-    assert "MATCH" in text and "ceasefire" in text and "threshold 2" in text
-    assert "[seed]" in text and "lead" in text
+    assert "MATCH" in text and "ceasefire" in text and "threshold 2" in text and "[seed]" in text
+    with_signals = ProfileSpec(anchors={"libya": 3.0}, aboutness={"lead": 0.5})
+    s = compile_profiles({"b": with_signals}).score("Libya ceasefire", "")[0]
+    assert s.signals == (("lead: named early in the first sentence", 0.5),) and s.score == pytest.approx(3.5)
+    assert "lead" in explain_text(s, 2.0)
 
 
 def test_below_threshold_names_the_reason() -> None:
     spec = ProfileSpec(anchors={"tripoli": 1.0}, terms={"clash": 0.5}, threshold=2.0)
     s = compile_profiles({"p": spec}).score("Tripoli", "")[0]
-    assert not s.matched and s.score == pytest.approx(1.0 + 0.5) and "below threshold" in (s.reason or "")
+    assert not s.matched and s.score == pytest.approx(1.0) and "below threshold" in (s.reason or "")
 
 
 def test_plural_and_prefix_forms_match() -> None:

@@ -15,7 +15,8 @@ plural alike; a trailing ``*`` matches any word starting so (``libya*``).
 
 ``aboutness`` weighs the signals of :mod:`watcher.profiles.aboutness` (is the
 topic the item's subject, or one entry of a list, a neighbour's border…);
-a missing entry takes its default, 0 turns a signal off. ``origin`` records
+a missing entry takes its default, 0 turns a signal off, and a profile
+without the table uses no signal at all (derived profiles get the table). ``origin`` records
 where derived terms came from (``seed``, ``gazetteer``, ``stream``, or
 ``generic`` for the other-thread words every profile gets) so that
 ``profile explain`` can say it; a term listed nowhere was added by hand.
@@ -120,8 +121,12 @@ class ProfileSpec(BaseModel):
         return {k: [normalize_term(t) for t in terms] for k, terms in value.items()}
 
     def signal_weights(self) -> dict[str, float]:
-        """Aboutness weights in force: the profile's, defaults for the rest."""
-        return {**DEFAULT_WEIGHTS, **self.aboutness}
+        """Aboutness weights in force: the profile's, defaults for signals it does not name.
+
+        A profile without an ``aboutness`` table (written by hand, or derived before
+        signals existed) scores as it always did: no signal, so no score changes under it.
+        """
+        return {**DEFAULT_WEIGHTS, **self.aboutness} if self.aboutness else {}
 
     def origin_of(self, term: str) -> str:
         """Where a term came from: 'seed', 'gazetteer', 'seed+gazetteer', 'stream' or 'hand'."""
@@ -168,9 +173,10 @@ def spec_to_toml(spec: ProfileSpec) -> Table:
     table.add("ambiguous", ambiguous)
     about = tomlkit.table()
     about.comment("aboutness signals: what each adds to an item's score (0 turns it off)")
-    for name, weight in spec.signal_weights().items():
-        about.add(name, round(weight, 2))
-    table.add("aboutness", about)
+    if spec.aboutness:
+        for name, weight in spec.signal_weights().items():
+            about.add(name, round(weight, 2))
+        table.add("aboutness", about)
     if spec.origin:
         origin = tomlkit.table()
         origin.comment("where derived terms came from; a term listed nowhere was added by hand")
