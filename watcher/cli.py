@@ -166,6 +166,9 @@ def _print_cycle(report, out_dir: Path | None = None) -> None:
         out.print(clean(line), highlight=False, markup=False)
     if not report.digests:
         out.print("digests: nothing to send")
+    pruned = getattr(report, "pruned", None)
+    if pruned is not None and (pruned.removed or pruned.freed_bytes):
+        out.print(f"retention: {pruned.summary()}", highlight=False)
 
 
 # --- demo ------------------------------------------------------------------------------------

@@ -57,6 +57,21 @@ def parse_duration(value: Any) -> float:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
+_FOREVER = ("forever", "never", "keep")
+
+
+def parse_duration_or_forever(value: Any) -> float | None:
+    """A duration, or ``"forever"`` (None): for what users keep unless they say otherwise."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in _FOREVER):
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a duration such as '90d', or 'forever'") from None
+
+
+DurationOrForever = Annotated[float | None, BeforeValidator(parse_duration_or_forever)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -91,6 +106,24 @@ class PollingSettings(_Strict):
     # machine the processes' start-up and the copying cost more than they save (BENCHMARKS.md).
     parse_processes: int = Field(default=0, ge=0, le=64)
     user_agent: str = "watcher/0.1 (+https://github.com/watcher-news/watcher)"
+
+
+class RetentionSettings(_Strict):
+    """What is kept, and how long. Items that matched nothing go; what users keep stays."""
+
+    items: Duration = 90 * 86400.0  # an item that matched nothing, counted from when it was first seen
+    # A pruned item's key record, counted from when the item was first seen; kept longer while
+    # its feed still carries the item, so a pruned item never comes back as new.
+    keys: Duration = 365 * 86400.0
+    matches: DurationOrForever = None  # matches and their delivery records; None: kept forever
+    every: Duration = 3600.0  # how often the service prunes
+    batch: int = Field(default=500, ge=10, le=100_000)  # rows per transaction: keeps locks short
+
+    @model_validator(mode="after")
+    def _keys_outlive_items(self) -> RetentionSettings:
+        if self.keys < self.items:
+            raise ValueError("keys must be at least as long as items (a key record outlives its item)")
+        return self
 
 
 class FeedSettings(_Strict):
@@ -255,6 +288,7 @@ class Settings(_Strict):
     database: DatabaseSettings = DatabaseSettings()
     polling: PollingSettings = PollingSettings()
     smtp: SmtpSettings = SmtpSettings()
+    retention: RetentionSettings = RetentionSettings()
     feeds: list[FeedSettings] = []
     profiles: dict[str, ProfileSpec] = {}
     digests: list[DigestSettings] = []

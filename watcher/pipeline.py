@@ -30,6 +30,7 @@ from watcher.profiles import Scorer, compile_profiles
 from watcher.store import feeds as feed_store
 from watcher.store import items as item_store
 from watcher.store import outbox
+from watcher.store.retention import day_number
 from watcher.values import FeedbackLinks, ParsedFeed
 
 log = logging.getLogger("watcher")
@@ -136,7 +137,7 @@ def poll_feed(
         return _failed(engine, claim, owner, polling, now, rng, problem, "parse", None, record)
 
     try:
-        fresh_keys = item_store.known_keys(engine, claim.id, [e.key for e in parsed.entries])
+        fresh_keys = item_store.known_keys(engine, claim.id, [e.key for e in parsed.entries], now)
         fresh = [e for e in parsed.entries if e.key not in fresh_keys]
         scored = [(e, scorer.score(e.title, e.summary, e.source)) for e in fresh]
         new_entries, matches = item_store.store_entries(engine, claim.id, scored, now)
@@ -174,7 +175,12 @@ def _succeeded(
     else:
         times = [e.published for e in parsed.entries]
         interval = success_interval(now, base, lo, hi, times, parsed.ttl_minutes)
-        changed = {"body_sha256": got.body_sha256, "title": parsed.title, "ttl_minutes": parsed.ttl_minutes}
+        changed = {
+            "body_sha256": got.body_sha256,
+            "title": parsed.title,
+            "ttl_minutes": parsed.ttl_minutes,
+            "parsed_day": day_number(now),  # the items read today are the ones the feed carries
+        }
     outcome = feed_store.PollOutcome(
         status="ok",
         next_poll_at=now + timedelta(seconds=interval),

@@ -21,7 +21,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +35,7 @@ from watcher.profiles import Scorer, compile_profiles
 from watcher.store import SingleWorkerLock, is_sqlite, open_store, outbox
 from watcher.store import feeds as feed_store
 from watcher.store.feeds import FeedClaim
+from watcher.store.retention import Policy, PruneReport, prune, sqlite_space
 from watcher.web.metrics import ServiceMetrics
 from watcher.web.tokens import LinkMaker, link_maker
 
@@ -60,6 +61,7 @@ def utcnow() -> datetime:
 class CycleReport:
     feeds: list[FeedResult] = field(default_factory=list)
     digests: list[DigestResult] = field(default_factory=list)
+    pruned: PruneReport | None = None
 
     @property
     def new_entries(self) -> int:
@@ -142,6 +144,7 @@ class Worker:
         self.metrics = ServiceMetrics()
         self.heartbeat = Heartbeat()
         self._mtime = self._config_mtime()
+        self._vacuum_hint_given = False
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -343,12 +346,41 @@ class Worker:
             feedback=self.feedback,
         )
 
+    def prune(self, *, budget_s: float | None = None, pause: float = 0.0) -> PruneReport:
+        """Apply ``[retention]`` now, in small batches; stops between batches on shutdown."""
+        report = prune(
+            self.engine,
+            Policy.of(self.settings.retention),
+            self.clock(),
+            budget_s=budget_s,
+            pause=pause,
+            stop=self.stopping.is_set,
+        )
+        if report.removed or report.freed_bytes:
+            log.info("retention: %s", report.summary())
+        self._hint_vacuum()
+        return report
+
+    def _hint_vacuum(self) -> None:
+        """A database made before incremental auto-vacuum keeps freed pages: say how to get them back."""
+        if self._vacuum_hint_given or not is_sqlite(self.engine):
+            return
+        size, free, mode = sqlite_space(self.engine)
+        if mode != 2 and free > max(16 << 20, size // 4):
+            self._vacuum_hint_given = True
+            log.warning(
+                "%.0f MiB of the SQLite file is free space that is not given back to the disk; "
+                "run `watcher db prune --vacuum` once (it switches the file to incremental auto-vacuum)",
+                free / 1048576,
+            )
+
     def run_once(self, progress: Callable[[FeedResult], None] | None = None) -> CycleReport:
-        """One full cycle: poll every due feed, score, store, send every due digest."""
+        """One full cycle: poll every due feed, score, store, send every due digest, prune."""
         report = CycleReport()
         with self.metrics.timed_cycle():
             report.feeds = self.poll_due(progress)
             report.digests = self.send_digests()
+        report.pruned = self.prune()
         return report
 
     # -- service ---------------------------------------------------------------------------
@@ -389,6 +421,23 @@ class Worker:
             misfire_grace_time=None,
         )
         self._schedule_cron(sched)
+
+        def prune_job() -> None:
+            try:
+                self.prune(pause=0.02)  # short transactions with gaps: polls are never held up long
+            except Exception:
+                log.exception("retention: pruning failed; retrying at the next round")
+
+        every = self.settings.retention.every
+        sched.add_job(
+            prune_job,
+            IntervalTrigger(seconds=every),
+            id="prune",
+            next_run_time=self.clock() + timedelta(seconds=min(every, 60.0)),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
 
         def on_signal(signum: int, _frame: object) -> None:
             log.info("signal %d: finishing the current batch, then stopping", signum)

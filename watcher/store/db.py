@@ -55,6 +55,9 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> Engin
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    # Takes effect on a new, empty database only (an older file keeps its mode until a full VACUUM,
+    # see `watcher db prune --vacuum`): pages freed by retention go back to the file system.
+    cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")

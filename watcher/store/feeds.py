@@ -62,6 +62,7 @@ class PollOutcome:
     ttl_minutes: int | None = None
     poll_interval_s: float | None = None
     new_url: str | None = None  # a permanent redirect moved the feed
+    parsed_day: int | None = None  # set when the body was read (not on a 304 or the same bytes)
 
 
 def sync_config_feeds(
@@ -229,7 +230,7 @@ def record_outcome(engine: Engine, claim: FeedClaim, owner: str, outcome: PollOu
     record_outcomes(engine, owner, [(claim, outcome)])
 
 
-_OK_FIELDS = ("etag", "last_modified", "body_sha256", "title", "ttl_minutes", "poll_interval_s")
+_OK_FIELDS = ("etag", "last_modified", "body_sha256", "title", "ttl_minutes", "poll_interval_s", "parsed_day")
 
 
 def _outcome_values(outcome: PollOutcome) -> dict[str, object]:

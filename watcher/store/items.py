@@ -7,22 +7,49 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, and_, select
+from sqlalchemy import Connection, Engine, and_, select, update
 from sqlalchemy.orm import Session
 
 from watcher.store.db import dialect_insert
-from watcher.store.models import Delivery, DigestRun, EntryRow, Feed, MatchRow
+from watcher.store.models import Delivery, DigestRun, EntryKey, EntryRow, Feed, MatchRow
+from watcher.store.retention import day_number, key_hash
 from watcher.values import Entry, Score, StoredItem
 
 
-def known_keys(engine: Engine, feed_id: int, keys: Sequence[str]) -> set[str]:
-    """Keys of this feed already stored, so a re-poll does not even score old items."""
+def known_keys(engine: Engine, feed_id: int, keys: Sequence[str], now: datetime | None = None) -> set[str]:
+    """Keys of this feed already stored, so a re-poll does not even score old items.
+
+    Items pruned by retention count too, through their key records; with ``now``, the key
+    records found are marked as still carried by the feed today (at most one write a day each).
+    """
     found: set[str] = set()
+    stale: list[int] = []
+    today = day_number(now) if now is not None else None
     with engine.connect() as conn:
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             q = select(EntryRow.entry_key).where(EntryRow.feed_id == feed_id, EntryRow.entry_key.in_(chunk))
             found.update(conn.execute(q).scalars())
+            # Entries first, key records second: pruning moves an item from the first to the
+            # second in one transaction, so it cannot slip between the two reads.
+            hashes = {key_hash(k): k for k in chunk if k not in found}
+            if not hashes:
+                continue
+            kq = select(EntryKey.key_hash, EntryKey.last_seen).where(
+                EntryKey.feed_id == feed_id, EntryKey.key_hash.in_(list(hashes))
+            )
+            for h, last_seen in conn.execute(kq):
+                found.add(hashes[h])
+                if today is not None and last_seen < today:
+                    stale.append(h)
+    if stale:
+        with engine.begin() as conn:
+            for i in range(0, len(stale), 500):
+                conn.execute(
+                    update(EntryKey)
+                    .where(EntryKey.feed_id == feed_id, EntryKey.key_hash.in_(stale[i : i + 500]))
+                    .values(last_seen=today)
+                )
     return found
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -68,6 +69,9 @@ class Feed(Base):
     body_sha256: Mapped[str | None] = mapped_column(String(64))
     ttl_minutes: Mapped[int | None] = mapped_column(Integer)
     poll_interval_s: Mapped[float | None] = mapped_column(Float)  # the adaptive interval in force
+    # UTC day number of the last poll that read the feed's items: key records last seen before
+    # that day are no longer in the feed (a 304 carries the same items, so it does not count).
+    parsed_day: Mapped[int | None] = mapped_column(Integer)
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -83,6 +87,7 @@ class EntryRow(Base):
     __table_args__ = (
         UniqueConstraint("feed_id", "entry_key", name="uq_entries_feed_key"),
         Index("ix_entries_link", "link"),
+        Index("ix_entries_fetched_at", "fetched_at"),  # retention walks items by first-seen time
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -95,6 +100,23 @@ class EntryRow(Base):
     author: Mapped[str | None] = mapped_column(String(500))
     published: Mapped[datetime] = mapped_column(UTCDateTime)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EntryKey(Base):
+    """What stays of an item pruned by retention: enough to recognise it if its feed carries it again.
+
+    A 64-bit hash of the entry key and two day numbers (days since 1970-01-01, UTC) instead of
+    the key text and timestamps: a few dozen bytes a row, so keeping them for months costs
+    little. WITHOUT ROWID on SQLite: the primary key is the table.
+    """
+
+    __tablename__ = "entry_keys"
+    __table_args__ = (Index("ix_entry_keys_first_seen", "first_seen"), {"sqlite_with_rowid": False})
+
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True)
+    key_hash: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    first_seen: Mapped[int] = mapped_column(Integer)  # the day the item was first stored
+    last_seen: Mapped[int] = mapped_column(Integer)  # the last day its feed was seen carrying it
 
 
 class MatchRow(Base):
