@@ -21,8 +21,8 @@ from tests.feedserver import FeedServer
 from tests.receivers import WebhookReceiver
 from watcher.config import ConfigError, load_settings
 from watcher.service import Worker
-from watcher.store import items, open_store
 from watcher.store import feeds as fs
+from watcher.store import items, open_store
 from watcher.store.models import Delivery, DigestRun, EntryKey, EntryRow, MatchRow
 from watcher.store.retention import PRUNE_LOCK, Policy, counts, key_hash, prune, sqlite_space
 from watcher.values import Entry, Score
@@ -281,7 +281,7 @@ def test_config_and_cli(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="keys must be at least as long as items"):
         load_settings(bad)
     bad.write_text('[retention]\nmatches = "someday"\n')
-    with pytest.raises(ConfigError, match="retention.matches: 'someday' is not a duration"):
+    with pytest.raises(ConfigError, match=r"retention\.matches: 'someday' is not a duration"):
         load_settings(bad)
     ok = tmp_path / "ok.toml"
     ok.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "w.db"}"\n[retention]\nmatches = "forever"\n')
@@ -299,3 +299,31 @@ def test_config_and_cli(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["items"] == 0 and json.loads(proc.stdout)["complete"] is True
+
+
+def test_a_match_with_a_verdict_stays_as_long_as_its_verdict(db_url: str) -> None:
+    from watcher.store.feedback import list_verdicts, record_verdict
+
+    engine = open_store(db_url)
+    fs.sync_config_feeds(engine, [("https://a.example/feed", None, None)], T0)
+    (claim,) = fs.claim_due_feeds(engine, "w", T0, 1, 60)
+    hit = Score(profile="libya", score=3.0, matched=True, hits=(("libya", 3.0),))
+    items.store_entries(
+        engine,
+        claim.id,
+        [(Entry(f"k{i}", f"t{i}", "s", f"https://a.example/{i}", T0), [hit]) for i in (1, 2)],
+        T0,
+    )
+    with engine.connect() as conn:
+        first = min(conn.execute(select(MatchRow.id)).scalars())
+    record_verdict(engine, first, "relevant", note=None, now=T0 + DAY, via="cli")
+    kept = prune(engine, Policy(items=90 * 86400, keys=365 * 86400, matches=30 * 86400), T0 + 40 * DAY)
+    assert (kept.matches, kept.verdicts, kept.deliveries) == (1, 0, 0)
+    assert [v.link for v in list_verdicts(engine)] == ["https://a.example/1"]
+    gone = prune(
+        engine,
+        Policy(items=90 * 86400, keys=365 * 86400, matches=30 * 86400, verdicts=30 * 86400),
+        T0 + 40 * DAY,
+    )
+    assert (gone.matches, gone.verdicts) == (1, 1) and list_verdicts(engine) == []
+    engine.dispose()

@@ -116,6 +116,9 @@ class RetentionSettings(_Strict):
     # its feed still carries the item, so a pruned item never comes back as new.
     keys: Duration = 365 * 86400.0
     matches: DurationOrForever = None  # matches and their delivery records; None: kept forever
+    # A match that carries a reader's verdict stays as long as the verdict (counted from when it
+    # was given), whatever ``matches`` says: verdicts are what profiles learn from.
+    verdicts: DurationOrForever = None
     every: Duration = 3600.0  # how often the service prunes
     batch: int = Field(default=500, ge=10, le=100_000)  # rows per transaction: keeps locks short
 

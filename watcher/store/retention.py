@@ -4,7 +4,8 @@ An item that matched nothing is deleted ``items`` after it was first seen; a key
 (feed, 64-bit hash of the entry key, first and last day seen) takes its place, so when its
 feed carries it again it is known and neither scored, matched nor sent again. A key record
 goes once it is ``keys`` old *and* its feed no longer carries the item (or the feed is no
-longer followed). Matches and their delivery records are kept unless ``matches`` is set.
+longer followed). Matches and their delivery records are kept unless ``matches`` is set; a
+match with a reader's verdict stays as long as its verdict (``verdicts``, default forever).
 
 Every batch is one short transaction (at most ``batch`` rows), so pruning never holds a
 lock for long beside a running service; on PostgreSQL an advisory lock lets one worker
@@ -26,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 
 from watcher.config import RetentionSettings
 from watcher.store.db import dialect_insert, is_sqlite
-from watcher.store.models import Delivery, DigestRun, EntryKey, EntryRow, Feed, MatchRow
+from watcher.store.models import Delivery, DigestRun, EntryKey, EntryRow, Feed, MatchRow, VerdictRow
 
 PRUNE_LOCK = 0x77617464  # the PostgreSQL advisory lock held by the worker that prunes
 ACTIVE = ("ok", "error", "backoff")
@@ -53,11 +54,12 @@ class Policy:
     items: float  # seconds
     keys: float  # seconds
     matches: float | None = None  # seconds; None keeps them
+    verdicts: float | None = None  # a match with a verdict stays as long as its verdict; None: forever
     batch: int = 500
 
     @classmethod
     def of(cls, r: RetentionSettings) -> Policy:
-        return cls(items=r.items, keys=r.keys, matches=r.matches, batch=r.batch)
+        return cls(items=r.items, keys=r.keys, matches=r.matches, verdicts=r.verdicts, batch=r.batch)
 
 
 @dataclass
@@ -65,6 +67,7 @@ class PruneReport:
     items: int = 0  # unmatched items deleted (each leaving a key record)
     keys: int = 0  # key records expired
     matches: int = 0
+    verdicts: int = 0
     deliveries: int = 0
     runs: int = 0  # digest runs left without any delivery record
     freed_bytes: int = 0  # given back to the file system (SQLite)
@@ -72,7 +75,7 @@ class PruneReport:
 
     @property
     def removed(self) -> int:
-        return self.items + self.keys + self.matches + self.deliveries + self.runs
+        return self.items + self.keys + self.matches + self.verdicts + self.deliveries + self.runs
 
     def as_dict(self) -> dict[str, int | bool]:
         return asdict(self)
@@ -84,7 +87,8 @@ class PruneReport:
         ]
         if self.matches or self.deliveries or self.runs:
             parts.append(
-                f"{self.matches} matches, {self.deliveries} delivery records, {self.runs} digest runs"
+                f"{self.matches} matches ({self.verdicts} with a verdict), {self.deliveries} delivery "
+                f"records, {self.runs} digest runs"
             )
         line = "removed " + ", ".join(parts)
         if self.freed_bytes:
@@ -143,9 +147,14 @@ class _Pruner:
             .where(Delivery.match_id == MatchRow.id, DigestRun.status == "pending")
             .exists()
         )
+        kept_verdict = select(VerdictRow.id).where(VerdictRow.match_id == MatchRow.id)
+        if self.policy.verdicts is not None:
+            kept_verdict = kept_verdict.where(
+                VerdictRow.at >= self.now - timedelta(seconds=self.policy.verdicts)
+            )
         q = (
             select(MatchRow.id)
-            .where(MatchRow.created_at < cutoff, ~in_pending_run)
+            .where(MatchRow.created_at < cutoff, ~in_pending_run, ~kept_verdict.exists())
             .order_by(MatchRow.id)
             .limit(self.policy.batch)
         )
@@ -155,6 +164,9 @@ class _Pruner:
             if ids:
                 self.report.deliveries += conn.execute(
                     delete(Delivery).where(Delivery.match_id.in_(ids))
+                ).rowcount
+                self.report.verdicts += conn.execute(
+                    delete(VerdictRow).where(VerdictRow.match_id.in_(ids))
                 ).rowcount
                 self.report.matches += conn.execute(delete(MatchRow).where(MatchRow.id.in_(ids))).rowcount
             return len(ids)
@@ -330,12 +342,13 @@ class StorageCounts:
     items: int
     key_records: int
     matches: int
+    verdicts: int
     deliveries: int
     digest_runs: int
 
 
 def counts(engine: Engine) -> StorageCounts:
-    models: Sequence[type] = (Feed, EntryRow, EntryKey, MatchRow, Delivery, DigestRun)
+    models: Sequence[type] = (Feed, EntryRow, EntryKey, MatchRow, VerdictRow, Delivery, DigestRun)
     with engine.connect() as conn:
         n = [int(conn.execute(select(func.count()).select_from(m)).scalar_one()) for m in models]
     return StorageCounts(*n)

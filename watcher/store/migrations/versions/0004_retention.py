@@ -1,7 +1,7 @@
 """retention: key records of pruned items, the day each feed's items were last read, first-seen index
 
-Revision ID: 0003_retention
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from datetime import UTC
@@ -9,8 +9,8 @@ from datetime import UTC
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_retention"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
