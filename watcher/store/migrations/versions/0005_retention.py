@@ -1,7 +1,7 @@
 """retention: key records of pruned items, the day each feed's items were last read, first-seen index
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005_retention
+Revises: 0004
 """
 
 from datetime import UTC
@@ -9,8 +9,8 @@ from datetime import UTC
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005_retention"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
