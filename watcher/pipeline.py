@@ -248,10 +248,17 @@ def _failpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def cron_due(d: DigestSettings, last_run: datetime | None, now: datetime) -> bool:
-    """A cron digest is due when its trigger fired since its last run (or in the last day if never run)."""
-    since = last_run or now - timedelta(days=1)
-    # Strictly after the last run: a run made exactly at a fire time must not count as due again.
+def cron_due(d: DigestSettings, since: datetime | None, now: datetime) -> bool:
+    """A cron digest is due when its trigger has a fire time after ``since`` (its last fire, or
+    when its schedule was first seen) that is not after ``now``.
+
+    However many fire times passed since then (a machine asleep, a clock jump forwards), that
+    is one fire, so one catch-up digest. Without ``since`` nothing is due: a digest never fires
+    for a time before it existed.
+    """
+    if since is None:
+        return False
+    # Strictly after ``since``: a fire handled at exactly its time must not count as due again.
     fire = d.trigger().get_next_fire_time(None, since + timedelta(microseconds=1))
     return fire is not None and fire <= now
 
@@ -282,7 +289,7 @@ def dispatch_digest(
         )
     results = []
     for run_id in outbox.claim_runs(engine, d.name, owner, now, lease_s=settings.polling.lease):
-        digest = outbox.load_digest(engine, run_id, d.profiles).with_feedback(feedback)
+        digest = outbox.load_digest(engine, run_id, d.profiles, timezone=d.timezone).with_feedback(feedback)
         result = DigestResult(d.name, run_id, len(digest.items), "sent")
         try:
             _failpoint("before_send")

@@ -32,7 +32,7 @@ from watcher.config import ConfigError, DigestSettings, Settings, load_settings
 from watcher.fetch import HostLimiter, make_client
 from watcher.pipeline import DigestResult, FeedResult, cron_due, dispatch_digest, poll_feed
 from watcher.profiles import Scorer, compile_profiles
-from watcher.store import SingleWorkerLock, is_sqlite, open_store, outbox
+from watcher.store import SingleWorkerLock, is_sqlite, open_store, outbox, schedules
 from watcher.store import feeds as feed_store
 from watcher.store.feeds import FeedClaim
 from watcher.store.retention import Policy, PruneReport, prune, sqlite_space
@@ -181,6 +181,7 @@ class Worker:
     def _sync_feeds(self) -> None:
         feeds = [(f.url, f.name, f.interval) for f in self.settings.feeds]
         feed_store.sync_config_feeds(self.engine, feeds, self.clock())
+        schedules.sync_schedules(self.engine, self.settings.digests, self.clock())
 
     def reload_if_changed(self) -> bool:
         """Pick up an edited config (profiles, feeds, digests) without a restart."""
@@ -328,10 +329,28 @@ class Worker:
         if d.immediate:
             return True
         if outbox.has_pending(self.engine, d.name):
-            return True  # a run waiting for a retry goes out whatever the schedule
+            # A run waiting for a retry goes out whatever the schedule. A fire time that passes
+            # meanwhile is not taken: once the retry is through, the catch-up sends the rest.
+            return True
         if immediate_only:
             return False
-        return cron_due(d, outbox.last_run_time(self.engine, d.name), self.clock())
+        return self._take_fire(d)
+
+    def _take_fire(self, d: DigestSettings) -> bool:
+        """True when this cron digest is due and this worker took the fire (exactly one does)."""
+        now = self.clock()
+        seen = schedules.last_fired(self.engine, d.name)
+        if seen is None:  # a digest this worker has not synced yet (another worker's reload)
+            schedules.sync_schedules(self.engine, self.settings.digests, now)
+            return False
+        if seen > now + schedules.CLOCK_BACK_LIMIT:
+            # Put back by more than a day, the clock had been wrong: carry on from now rather than
+            # wait for the wrong date to come round. (A smaller step back keeps the last fire, so
+            # a fire time that comes round again does not send twice.)
+            log.warning("digest %s: the clock went back to before its last fire; starting afresh", d.name)
+            schedules.claim_fire(self.engine, d.name, seen, now)
+            return False
+        return cron_due(d, seen, now) and schedules.claim_fire(self.engine, d.name, seen, now)
 
     def _dispatch(self, d: DigestSettings) -> list[DigestResult]:
         return dispatch_digest(
@@ -374,6 +393,15 @@ class Worker:
                 free / 1048576,
             )
 
+    def tick(self) -> tuple[bool, list[FeedResult]]:
+        """One scheduler tick: pick up an edited config, poll the feeds that are due, send the
+        digests that are due (immediate ones, retries, and cron ones whose time has come).
+        Returns whether the config was reloaded, and the polls."""
+        reloaded = self.reload_if_changed()
+        results = self.poll_due()
+        self.send_digests()
+        return reloaded, results
+
     def run_once(self, progress: Callable[[FeedResult], None] | None = None) -> CycleReport:
         """One full cycle: poll every due feed, score, store, send every due digest, prune."""
         report = CycleReport()
@@ -398,10 +426,9 @@ class Worker:
             self.heartbeat.tick_started()
             try:
                 with self.metrics.timed_cycle():
-                    if self.reload_if_changed():
-                        self._schedule_cron(sched)
-                    results = self.poll_due()
-                    self.send_digests(immediate_only=True)
+                    reloaded, results = self.tick()
+                if reloaded:
+                    self._schedule_cron(sched)
                 if results:
                     failed = sum(r.status in ("error", "gone") for r in results)
                     new = sum(r.new_entries for r in results)
@@ -468,6 +495,10 @@ class Worker:
                 job.remove()
         for d in self.settings.digests:
             if not d.immediate:
+                # Wakes the worker at the fire time itself, rather than at the next tick. Whether
+                # the digest goes out is decided by the database (`_take_fire`), so a late or
+                # repeated wake-up sends nothing twice; coalesce and no grace time make a wake-up
+                # missed while asleep one late run (APScheduler 3 would otherwise drop it).
                 sched.add_job(
                     self._cron_job,
                     d.trigger(),
@@ -475,11 +506,13 @@ class Worker:
                     id=f"digest:{d.name}",
                     max_instances=1,
                     coalesce=True,
-                    misfire_grace_time=3600,
+                    misfire_grace_time=None,
                 )
 
     def _cron_job(self, name: str) -> None:
         try:
-            self.send_digests(only=name)
+            for d in self.settings.digests:
+                if d.name == name and self._digest_due(d, immediate_only=False):
+                    self._dispatch(d)
         except Exception:
             log.exception("digest %s failed; will retry", name)

@@ -87,6 +87,7 @@ class Digest:
     created: datetime
     items: tuple[DigestItem, ...]
     profiles: tuple[str, ...] = field(default=())
+    timezone: str = "UTC"  # the digest's own: dates are shown to readers in it
 
     def with_feedback(self, links: Callable[[int], FeedbackLinks] | None) -> Digest:
         """The same digest with each item's feedback links (by its match id); unchanged when None."""

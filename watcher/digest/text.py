@@ -12,6 +12,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import nh3
 
@@ -95,9 +96,12 @@ def iso(moment: datetime) -> str:
     return as_utc(moment).isoformat().replace("+00:00", "Z")
 
 
-def readable_time(moment: datetime) -> str:
-    """E.g. ``Tue 14 May 2024, 09:30 UTC``: unambiguous for readers in any locale."""
-    return as_utc(moment).strftime("%a %d %b %Y, %H:%M UTC")
+def readable_time(moment: datetime, timezone: str = "UTC") -> str:
+    """E.g. ``Tue 14 May 2024, 09:30 UTC``, or ``…, 11:30 CEST`` in a digest's own time zone:
+    unambiguous for readers in any locale."""
+    if timezone == "UTC":
+        return as_utc(moment).strftime("%a %d %b %Y, %H:%M UTC")
+    return as_utc(moment).astimezone(ZoneInfo(timezone)).strftime("%a %d %b %Y, %H:%M %Z")
 
 
 def format_score(score: float) -> str:

@@ -27,7 +27,7 @@ class ItemView:
     title: str
     link: str | None
     source: str
-    published: str  # readable, UTC
+    published: str  # readable, in the digest's time zone
     published_iso: str
     excerpt: str
     score: float
@@ -58,14 +58,14 @@ class DigestView:
         return tuple(it for s in self.sections for it in s.items)
 
 
-def item_view(item: DigestItem) -> ItemView:
+def item_view(item: DigestItem, timezone: str = "UTC") -> ItemView:
     return ItemView(
         match_id=item.match_id,
         profile=one_line(item.profile),
         title=plain_text(item.title) or "(untitled)",
         link=safe_link(item.link),
         source=plain_text(item.source) or "unknown source",
-        published=readable_time(item.published),
+        published=readable_time(item.published, timezone),
         published_iso=iso(item.published),
         excerpt=excerpt(item.excerpt),
         score=float(item.score),
@@ -92,13 +92,13 @@ def digest_view(digest: Digest) -> DigestView:
     """Group duplicates, then clean every field for display."""
     g = grouped(digest)
     sections = tuple(
-        SectionView(one_line(profile), tuple(item_view(it) for it in items))
+        SectionView(one_line(profile), tuple(item_view(it, digest.timezone) for it in items))
         for profile, items in groupby(g.items, key=lambda it: it.profile)
     )
     return DigestView(
         name=one_line(digest.name),
         key=digest.key,
-        created=readable_time(digest.created),
+        created=readable_time(digest.created, digest.timezone),
         created_iso=iso(digest.created),
         count=len(g.items),
         profiles=profile_names(digest),

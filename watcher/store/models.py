@@ -153,6 +153,17 @@ class DigestRun(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class DigestSchedule(Base):
+    """When a cron digest last fired (or, until its first fire, when its schedule was first seen)."""
+
+    __tablename__ = "digest_schedules"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    fired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (UniqueConstraint("digest", "match_id", name="uq_deliveries_digest_match"),)

@@ -186,13 +186,17 @@ def has_pending(engine: Engine, digest: str, now: datetime | None = None) -> boo
         return conn.execute(q.limit(1)).first() is not None
 
 
-def load_digest(engine: Engine, run_id: int, profiles: Sequence[str], excerpt_chars: int = 400) -> Digest:
+def load_digest(
+    engine: Engine, run_id: int, profiles: Sequence[str], excerpt_chars: int = 400, *, timezone: str = "UTC"
+) -> Digest:
     """The values a renderer needs, straight from the committed run."""
     with engine.connect() as conn:
-        return _load(conn, run_id, profiles, excerpt_chars)
+        return _load(conn, run_id, profiles, excerpt_chars, timezone=timezone)
 
 
-def _load(conn: Connection, run_id: int, profiles: Sequence[str], excerpt_chars: int = 400) -> Digest:
+def _load(
+    conn: Connection, run_id: int, profiles: Sequence[str], excerpt_chars: int = 400, *, timezone: str = "UTC"
+) -> Digest:
     run = conn.execute(
         select(DigestRun.digest, DigestRun.key, DigestRun.created_at).where(DigestRun.id == run_id)
     ).one()
@@ -231,7 +235,14 @@ def _load(conn: Connection, run_id: int, profiles: Sequence[str], excerpt_chars:
         )
         for mid, profile, score, terms, title, link, source, fname, ftitle, published, summary in rows
     )
-    return Digest(name=run.digest, key=run.key, created=run.created_at, items=items, profiles=tuple(profiles))
+    return Digest(
+        name=run.digest,
+        key=run.key,
+        created=run.created_at,
+        items=items,
+        profiles=tuple(profiles),
+        timezone=timezone,
+    )
 
 
 def mark_sent(engine: Engine, run_id: int, now: datetime) -> None:
@@ -287,17 +298,6 @@ def attempts(engine: Engine, run_id: int) -> int:
         return int(conn.execute(select(DigestRun.attempts).where(DigestRun.id == run_id)).scalar_one())
 
 
-def last_run_time(engine: Engine, digest: str) -> datetime | None:
-    with engine.connect() as conn:
-        q = (
-            select(DigestRun.created_at)
-            .where(DigestRun.digest == digest)
-            .order_by(DigestRun.id.desc())
-            .limit(1)
-        )
-        return conn.execute(q).scalar()
-
-
 def preview_digest(engine: Engine, d: DigestSettings, now: datetime, scorer: Scorer | None = None) -> Digest:
     """What the next run would carry, built inside a transaction that is rolled back."""
     with engine.connect() as conn:
@@ -307,7 +307,7 @@ def preview_digest(engine: Engine, d: DigestSettings, now: datetime, scorer: Sco
                 _recheck(conn, d.name, d.profiles, scorer, now)
             ids = list(conn.execute(_next_batch(d.name, d.profiles, d.max_items)).scalars())
             run_id = _insert_run(conn, d.name, f"{d.name}-preview", ids, now)
-            return _load(conn, run_id, d.profiles)
+            return _load(conn, run_id, d.profiles, timezone=d.timezone)
         finally:
             trans.rollback()
 
