@@ -29,6 +29,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 from rich.text import Text
 
+from watcher import logs
 from watcher.config import Settings, config_path, load_settings
 
 # soft_wrap: a long line is never broken by rich (a pipe gets it whole; a terminal wraps it itself).
@@ -204,7 +205,9 @@ def settings() -> Settings:
     origin = config_origin()
     if origin and not path.exists():
         raise UserError(f"{path}: config file not found (given with {origin})")
-    return load_settings(path)
+    cfg = load_settings(path)
+    logs.apply_settings(cfg.logging.format, cfg.logging.level)  # [logging] format and level
+    return cfg
 
 
 def require_project(settings: Settings) -> None:

@@ -129,6 +129,13 @@ class RetentionSettings(_Strict):
         return self
 
 
+class LoggingSettings(_Strict):
+    # auto: rich on a terminal, one line per event elsewhere; text: always one line per event
+    # (ISO 8601 UTC time, level, logger, message); json: one JSON object per line.
+    format: Literal["auto", "text", "json"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
 class FeedSettings(_Strict):
     url: str = Field(max_length=2048)
     name: str | None = Field(default=None, max_length=300)
@@ -292,6 +299,7 @@ class Settings(_Strict):
     polling: PollingSettings = PollingSettings()
     smtp: SmtpSettings = SmtpSettings()
     retention: RetentionSettings = RetentionSettings()
+    logging: LoggingSettings = LoggingSettings()
     feeds: list[FeedSettings] = []
     profiles: dict[str, ProfileSpec] = {}
     digests: list[DigestSettings] = []
