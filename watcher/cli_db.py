@@ -1,14 +1,26 @@
-"""`watcher db …`: the database schema and retention."""
+"""`watcher db …`: the database schema, retention and backups."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from watcher.cli_common import ConfigOpt, JsonOpt, engine, json_line, json_mode, now, out, safe_url, settings
+from watcher.cli_common import (
+    ConfigOpt,
+    JsonOpt,
+    UserError,
+    engine,
+    json_line,
+    json_mode,
+    now,
+    out,
+    safe_url,
+    settings,
+)
 
-db_app = typer.Typer(help="Database schema and retention.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema, retention and backups.", no_args_is_help=True)
 
 
 # --- db --------------------------------------------------------------------------------------
@@ -50,3 +62,26 @@ def db_prune(
         if vacuum and not is_sqlite(store):
             out.print("--vacuum is for SQLite; PostgreSQL's autovacuum reuses the space", highlight=False)
     store.dispose()
+
+
+@db_app.command("backup")
+def db_backup(
+    path: Annotated[Path, typer.Argument(help="The backup file to write (it must not exist yet).")],
+    config: ConfigOpt = None,
+) -> None:
+    """Copy the SQLite database to PATH while the service runs (PostgreSQL: use pg_dump)."""
+    from watcher.store import StoreError, is_sqlite
+    from watcher.store.backup import backup_sqlite, pg_dump_hint
+
+    cfg = settings()
+    store = engine(cfg)
+    try:
+        if not is_sqlite(store):
+            raise UserError(pg_dump_hint(safe_url(cfg.database.url)))
+        try:
+            size = backup_sqlite(store, path)
+        except StoreError as exc:
+            raise UserError(str(exc)) from None
+    finally:
+        store.dispose()
+    out.print(f"backed up {safe_url(cfg.database.url)} to {path} ({size / 1048576:.1f} MiB)", highlight=False)
