@@ -102,17 +102,23 @@ def run(
         from watcher.web.server import prepare
 
         prepared = prepare(cfg)  # secret, address rule and port checked before anything starts
-    with Worker(cfg) as worker:
-        if not once:
-            if serve_web:
-                _serve_with_web(worker, prepared)
-            else:
-                worker.serve()
-            return
-        with _progress() as progress:
-            task = progress.add_task("polling", total=None)
-            report = worker.run_once(progress=lambda _r: progress.advance(task))
+    if not once:
+        from watcher.service import open_worker_waiting
+
+        worker = open_worker_waiting(cfg)  # a database not up yet is waited for, and the log says so
+        if worker is not None:
+            with worker:
+                if serve_web:
+                    _serve_with_web(worker, prepared)
+                else:
+                    worker.serve()
+        return
+    with Worker(cfg) as worker, _progress() as progress:
+        task = progress.add_task("polling", total=None)
+        report = worker.run_once(progress=lambda _r: progress.advance(task))
     _print_cycle(report)
+    if report.storage_fault:
+        raise UserError(f"database: {report.storage_fault}")
 
 
 def _serve_with_web(worker, prepared) -> None:
@@ -249,7 +255,9 @@ def main() -> None:
     except (UserError, ConfigError, StoreError) as exc:
         fail(str(exc))
     except SQLAlchemyError as exc:
-        fail(f"database: {str(exc).splitlines()[0]}")
+        from watcher.store.faults import describe
+
+        fail(f"database: {describe(exc)}")
     except OSError as exc:  # a file or folder the user named; the commands catch most of these
         where = exc.filename
         fail(f"{where}: {describe_os_error(exc, Path(where))}" if where else str(exc))

@@ -231,7 +231,9 @@ def engine(settings: Settings):
 
     require_project(settings)
     db = settings.database
-    return open_store(db.url, pool_size=db.pool_size, max_overflow=db.max_overflow)
+    return open_store(
+        db.url, pool_size=db.pool_size, max_overflow=db.max_overflow, lock_timeout=db.lock_timeout
+    )
 
 
 def now() -> datetime:

@@ -81,6 +81,8 @@ class DatabaseSettings(_Strict):
     url: str = DEFAULT_DATABASE_URL
     pool_size: int = Field(default=5, ge=1, le=200)
     max_overflow: int = Field(default=5, ge=0, le=200)
+    # SQLite: how long a write waits while another process holds the database locked.
+    lock_timeout: Duration = 30.0
 
 
 class PollingSettings(_Strict):

@@ -27,9 +27,9 @@ from watcher.fetch import FetchError, FetchLimits, FetchResult, HostLimiter, fet
 from watcher.parse import NO_ENTRIES, parse_feed
 from watcher.polling import next_poll_after_failure, success_interval, unchanged_interval
 from watcher.profiles import Scorer, compile_profiles
+from watcher.store import faults, outbox
 from watcher.store import feeds as feed_store
 from watcher.store import items as item_store
-from watcher.store import outbox
 from watcher.store.retention import day_number
 from watcher.values import FeedbackLinks, ParsedFeed
 
@@ -143,6 +143,10 @@ def poll_feed(
         new_entries, matches = item_store.store_entries(engine, claim.id, scored, now)
         _succeeded(engine, claim, owner, polling, now, got, parsed, record)
     except SQLAlchemyError as exc:
+        if faults.kind(exc) is not None:
+            # The database as a whole (full, locked, read-only, gone), not this feed: nothing is
+            # recorded against the feed; its lease brings it back once the database takes writes.
+            raise
         # This feed's data did not fit (or the database refused it): its error, never a silent "ok".
         # Should the database be gone altogether, recording this fails too and the lease brings it back.
         error = f"database error while storing: {_first_line(exc)}"

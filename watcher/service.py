@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.config import ConfigError, DigestSettings, Settings, load_settings
 from watcher.fetch import HostLimiter, make_client
 from watcher.pipeline import DigestResult, FeedResult, cron_due, dispatch_digest, poll_feed
 from watcher.profiles import Scorer, compile_profiles
-from watcher.store import SingleWorkerLock, is_sqlite, open_store, outbox, schedules
+from watcher.store import SingleWorkerLock, faults, is_sqlite, open_store, outbox, schedules
 from watcher.store import feeds as feed_store
 from watcher.store.feeds import FeedClaim
 from watcher.store.retention import Policy, PruneReport, prune, sqlite_space
@@ -62,6 +63,7 @@ class CycleReport:
     feeds: list[FeedResult] = field(default_factory=list)
     digests: list[DigestResult] = field(default_factory=list)
     pruned: PruneReport | None = None
+    storage_fault: str | None = None  # the database refused writes: nothing was lost, but nothing stored
 
     @property
     def new_entries(self) -> int:
@@ -106,6 +108,34 @@ class Heartbeat:
         return None
 
 
+def open_worker_waiting(
+    settings: Settings, *, first_delay: float = 1.0, max_delay: float = 60.0
+) -> Worker | None:
+    """The service's start: a database that is down, or not up yet, is waited for with backoff
+    (1 s, doubling, up to a minute), each attempt said in the log. SIGTERM or Ctrl-C while waiting
+    stops cleanly (None). Anything else that stops the start (a read-only file) is raised.
+    """
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        delay = first_delay
+        while True:
+            try:
+                return Worker(settings)
+            except faults.DatabaseUnavailable as exc:
+                log.warning("%s; retrying in %.0f s", exc, delay)
+            if stop.wait(delay):
+                log.info("stopped while waiting for the database")
+                return None
+            delay = min(delay * 2, max_delay)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class Worker:
     """One worker process: owns a DB engine, an HTTP client and the compiled profiles."""
 
@@ -124,7 +154,9 @@ class Worker:
         self.outbox_dir = outbox_dir
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         db = settings.database
-        self.engine = open_store(db.url, pool_size=db.pool_size, max_overflow=db.max_overflow)
+        self.engine = open_store(
+            db.url, pool_size=db.pool_size, max_overflow=db.max_overflow, lock_timeout=db.lock_timeout
+        )
         self.lock = SingleWorkerLock(self.engine) if is_sqlite(self.engine) else None
         p = settings.polling
         self.client: httpx.Client = make_client(p.user_agent, max_connections=p.concurrency)
@@ -145,6 +177,8 @@ class Worker:
         self.heartbeat = Heartbeat()
         self._mtime = self._config_mtime()
         self._vacuum_hint_given = False
+        # The last storage fault met (disk full, locked, read-only, unreachable), for run --once.
+        self.storage_fault: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -276,8 +310,14 @@ class Worker:
                     try:
                         result = fut.result()
                     except Exception as exc:  # e.g. the database went away: the lease returns the feed
-                        log.error("feed %s: not recorded (%s); it is retried after its lease", claim.url, exc)
-                        result = FeedResult(claim.url, "error", error=str(exc).splitlines()[0])
+                        if faults.kind(exc) is not None:
+                            self.storage_fault = faults.describe(exc)
+                        log.error(
+                            "feed %s: not recorded, retried after its lease: %s",
+                            claim.url,
+                            faults.describe(exc),
+                        )
+                        result = FeedResult(claim.url, "error", error=faults.first_line(exc))
                     results.append(result)
                     self.metrics.record_polls((result,))
                     if progress:
@@ -402,13 +442,40 @@ class Worker:
         self.send_digests()
         return reloaded, results
 
+    def safe_tick(self) -> bool:
+        """A tick as the service runs it: it outlives any failure (the database restarting, a full
+        disk), saying what happened in one line. Returns whether the config was reloaded."""
+        self.heartbeat.tick_started()
+        try:
+            with self.metrics.timed_cycle():
+                reloaded, results = self.tick()
+        except Exception as exc:  # the service outlives any one bad tick (e.g. the database restarting)
+            if faults.kind(exc) is not None:
+                log.error("tick not completed, retrying on the next one: %s", faults.describe(exc))
+            else:
+                log.exception("tick failed; retrying on the next one")
+            return False
+        finally:
+            self.heartbeat.tick_finished()
+        if results:
+            failed = sum(r.status in ("error", "gone") for r in results)
+            new = sum(r.new_entries for r in results)
+            log.info("polled %d feeds (%d failed), %d new items", len(results), failed, new)
+        return reloaded
+
     def run_once(self, progress: Callable[[FeedResult], None] | None = None) -> CycleReport:
         """One full cycle: poll every due feed, score, store, send every due digest, prune."""
         report = CycleReport()
         with self.metrics.timed_cycle():
             report.feeds = self.poll_due(progress)
             report.digests = self.send_digests()
-        report.pruned = self.prune()
+        try:
+            report.pruned = self.prune()
+        except SQLAlchemyError as exc:
+            if faults.kind(exc) is None:
+                raise
+            self.storage_fault = faults.describe(exc)
+        report.storage_fault = self.storage_fault
         return report
 
     # -- service ---------------------------------------------------------------------------
@@ -423,20 +490,8 @@ class Worker:
         def tick_job() -> None:
             if self.stopping.is_set():
                 return
-            self.heartbeat.tick_started()
-            try:
-                with self.metrics.timed_cycle():
-                    reloaded, results = self.tick()
-                if reloaded:
-                    self._schedule_cron(sched)
-                if results:
-                    failed = sum(r.status in ("error", "gone") for r in results)
-                    new = sum(r.new_entries for r in results)
-                    log.info("polled %d feeds (%d failed), %d new items", len(results), failed, new)
-            except Exception:  # the service outlives any one bad tick (e.g. the database restarting)
-                log.exception("tick failed; retrying on the next one")
-            finally:
-                self.heartbeat.tick_finished()
+            if self.safe_tick():
+                self._schedule_cron(sched)
 
         sched.add_job(
             tick_job,

@@ -33,7 +33,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5, lock_timeout: float = 30.0) -> Engine:
     url = normalize_url(url)
     try:
         parsed = make_url(url)
@@ -42,14 +42,21 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> Engin
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # timeout: how long a write waits for another process's lock (SQLite's busy timeout).
+        engine = create_engine(url, connect_args={"timeout": lock_timeout})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() != "postgresql":
         raise StoreError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
     # pre_ping lets a worker ride out a PostgreSQL restart: dead pooled connections are replaced.
+    # connect_timeout: a server that never answers (a dropped route) fails in seconds, not never.
     return create_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": 10},
     )
 
 
@@ -61,7 +68,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
 
