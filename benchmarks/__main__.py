@@ -70,6 +70,7 @@ def plan(quick: bool) -> list[tuple[str, str, list[str]]]:
             ),
             ("peers", "benchmarks.bench_peers", ["--feeds", "200", "--repeat", "1", "--latency-ms", "0"]),
             ("digest", "benchmarks.bench_digest", ["--sizes", "1000", "3000"]),
+            ("growth", "benchmarks.bench_growth", ["--quick"]),
         ]
     return [
         ("parse", "benchmarks.bench_parse", ["--repeat", "3"]),
@@ -81,6 +82,8 @@ def plan(quick: bool) -> list[tuple[str, str, list[str]]]:
         # bench_rss2email (the 60/20/20 mix against rss2email alone) still runs by itself.
         ("peers", "benchmarks.bench_peers", []),
         ("digest", "benchmarks.bench_digest", []),
+        # 500 feeds x 180 simulated days, with and without retention (the longest: ~30 min on 2 cores)
+        ("growth", "benchmarks.bench_growth", []),
     ]
 
 
@@ -185,7 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
-    ap.add_argument("--only", nargs="+", metavar="NAME", help="parse, startup, score, cycle, peers, digest")
+    ap.add_argument(
+        "--only", nargs="+", metavar="NAME", help="parse, startup, score, cycle, peers, digest, growth"
+    )
     args = ap.parse_args(argv)
     sections = []
     load0, head = load_average(), git_head()

@@ -205,6 +205,7 @@ class WebhookReceiver:
         self.tolerance = tolerance
         self.requests: list[ReceivedRequest] = []
         self._script: deque[_Reply] = deque()
+        self._down: int | None = None
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -235,8 +236,19 @@ class WebhookReceiver:
         with self._lock:
             self._script.extend(_Reply(stall=seconds) for _ in range(times))
 
+    def outage(self, status: int = 503) -> None:
+        """Answer every request with ``status`` until ``recover()`` (an endpoint that is down)."""
+        with self._lock:
+            self._down = status
+
+    def recover(self) -> None:
+        with self._lock:
+            self._down = None
+
     def _next_reply(self) -> _Reply:
         with self._lock:
+            if self._down is not None:
+                return _Reply(self._down)
             return self._script.popleft() if self._script else _Reply()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

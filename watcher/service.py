@@ -179,6 +179,7 @@ class Worker:
         self._vacuum_hint_given = False
         # The last storage fault met (disk full, locked, read-only, unreachable), for run --once.
         self.storage_fault: str | None = None
+        self.ticks = 0  # scheduler ticks run by this worker
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -446,6 +447,7 @@ class Worker:
         """A tick as the service runs it: it outlives any failure (the database restarting, a full
         disk), saying what happened in one line. Returns whether the config was reloaded."""
         self.heartbeat.tick_started()
+        self.ticks += 1
         try:
             with self.metrics.timed_cycle():
                 reloaded, results = self.tick()
@@ -461,6 +463,7 @@ class Worker:
             failed = sum(r.status in ("error", "gone") for r in results)
             new = sum(r.new_entries for r in results)
             log.info("polled %d feeds (%d failed), %d new items", len(results), failed, new)
+        log.debug("tick %d done: %d feeds polled", self.ticks, len(results))
         return reloaded
 
     def run_once(self, progress: Callable[[FeedResult], None] | None = None) -> CycleReport:
@@ -507,8 +510,11 @@ class Worker:
         def prune_job() -> None:
             try:
                 self.prune(pause=0.02)  # short transactions with gaps: polls are never held up long
-            except Exception:
-                log.exception("retention: pruning failed; retrying at the next round")
+            except Exception as exc:
+                if faults.kind(exc) is not None:
+                    log.error("retention: not pruned, retrying at the next round: %s", faults.describe(exc))
+                else:
+                    log.exception("retention: pruning failed; retrying at the next round")
 
         every = self.settings.retention.every
         sched.add_job(
