@@ -46,8 +46,10 @@ def test_a_ci_sized_soak(tmp_path: Path) -> None:
     assert waiting and "503" in str(waiting[0]["error"]), report.status_during_outage
 
     # Nothing lost, nothing twice: every match not withheld went out, each in one digest only.
-    assert report.sent and report.undelivered == 0
-    assert all(len(keys) == 1 for keys in report.sent.values())
+    # (Two feeds carrying one story polled at the same moment may each match it, so a story may
+    # come in two matches: that is counted, not asserted here.)
+    assert report.sent_matches and report.undelivered == 0
+    assert all(len(keys) == 1 for keys in report.sent_matches.values())
     assert [r for r in report.runs if r["digest"] == "hook" and r["status"] != "sent"] == []
 
     # The rest of the plan happened: reloads picked up, retention pruned, the cron digest fired.
