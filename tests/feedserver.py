@@ -138,9 +138,6 @@ class _QuietServer(ThreadingHTTPServer):
 def _handler_for(server: FeedServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-        # Headers and body go out in several writes: without this, Nagle's algorithm and the
-        # client's delayed ACK hold each keep-alive answer some 40 ms.
-        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:  # keep test output clean
             pass
