@@ -195,7 +195,7 @@ class Bench:
         """Warm-up, one measured run per worker count, then (if ``latency_ms``) one with 1 worker
         on a slow farm; the farm is back at 0 ms afterwards."""
         config = self.workdir / f"watcher-{backend}-{n_feeds}.toml"
-        write_config(config, db_url, self.farm, n_feeds)
+        write_config(config, db_url, self.farm, n_feeds, CONCURRENCY, PER_HOST)
         self._next_phase()
         out = [self._measure("warm-up (all 200)", backend, n_feeds, config, 1)]
         for k in workers:
@@ -263,14 +263,15 @@ def table(results: list[Measured]) -> Table:
     return t
 
 
-def verdicts(results: list[Measured]) -> list[str]:
+def verdicts(results: list[Measured], n_hosts: int = 1) -> list[str]:
     notes = []
     measured = [m for m in results if m.label == "measured"]
     big = [m for m in measured if m.backend == "sqlite" and m.feeds >= 10_000]
     for m in big:
-        ok = "meets" if m.wall < 60 else "MISSES"
+        limit = 30 if m.latency_ms > 0 else 60  # issue 14: < 30 s at 200 ms per response
+        ok = "meets" if m.wall < limit else "MISSES"
         notes.append(
-            f"target {m.feeds:,} feeds < 60 s at {m.latency} per response: "
+            f"target {m.feeds:,} feeds < {limit} s at {m.latency} per response: "
             f"{m.wall:.1f} s on SQLite, {ok} the target"
         )
     for m in measured:
@@ -306,7 +307,8 @@ def verdicts(results: list[Measured]) -> list[str]:
                 notes.append(f"PostgreSQL {k} workers: {pg[1].wall / m.wall:.2f}x the speed of 1 worker")
     notes.append(
         f"measured runs follow a warm-up; the farm mix is 60 % 304, 20 % same bytes, 20 % "
-        f"{NEW_PER_PHASE} new items; concurrency {CONCURRENCY}, per_host {PER_HOST} (one host), "
+        f"{NEW_PER_PHASE} new items; concurrency {CONCURRENCY}, per_host {PER_HOST} "
+        f"({'one host' if n_hosts == 1 else f'feeds spread over {n_hosts} loopback addresses'}), "
         f"database pool {POOL_SIZE}+{MAX_OVERFLOW}; CPU/wall > 1 means more than one core busy (the farm and "
         "PostgreSQL run on the same 2 cores)"
     )
@@ -321,6 +323,11 @@ def verdicts(results: list[Measured]) -> list[str]:
     return notes
 
 
+def _set_concurrency(concurrency: int, per_host: int) -> None:
+    global CONCURRENCY, PER_HOST
+    CONCURRENCY, PER_HOST = concurrency, per_host
+
+
 def main(argv: list[str] | None = None) -> list[Table]:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--feeds", type=int, nargs="+", default=[2_000, 10_000], help="SQLite scenario sizes")
@@ -331,9 +338,15 @@ def main(argv: list[str] | None = None) -> list[Table]:
     )
     ap.add_argument("--latency-ms", type=float, default=LATENCY_MS, help="per response on the slow farm")
     ap.add_argument("--jitter", type=float, default=JITTER, help="± fraction of the latency, fixed per feed")
+    ap.add_argument("--concurrency", type=int, default=CONCURRENCY, help="watcher's [polling] concurrency")
+    ap.add_argument("--per-host", type=int, default=PER_HOST, help="watcher's [polling] per_host")
+    ap.add_argument(
+        "--hosts", type=int, default=1, help="loopback addresses the farm's feeds are spread over"
+    )
     args = ap.parse_args(argv)
+    _set_concurrency(args.concurrency, args.per_host)
     results: list[Measured] = []
-    with tempfile.TemporaryDirectory(prefix="watcher-bench-") as tmp, Farm() as farm:
+    with tempfile.TemporaryDirectory(prefix="watcher-bench-") as tmp, Farm(hosts=args.hosts) as farm:
         bench = Bench(farm, Path(tmp))
         for n in args.feeds:
             db = f"sqlite:///{tmp}/bench-{n}.db"
@@ -346,7 +359,7 @@ def main(argv: list[str] | None = None) -> list[Table]:
             except Exception as exc:  # no server: report it, keep the SQLite numbers
                 print(f"  PostgreSQL skipped: {exc}")
     t = table(results)
-    t.notes += verdicts(results)
+    t.notes += verdicts(results, args.hosts)
     show([t])
     return [t]
 

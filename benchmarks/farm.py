@@ -194,26 +194,34 @@ async def _serve_conn(state: FarmState, reader: asyncio.StreamReader, writer: as
         writer.close()
 
 
-async def _main(conn: Any, n_items: int, latency_ms: float, jitter: float) -> None:
+async def _main(conn: Any, n_items: int, latency_ms: float, jitter: float, hosts: int) -> None:
     state = FarmState(load_items(n_items))
     state.latency_ms, state.jitter = latency_ms, jitter
-    server = await asyncio.start_server(
-        lambda r, w: _serve_conn(state, r, w), "127.0.0.1", 0, limit=MAX_HEADER_BYTES, backlog=1024
-    )
-    conn.send(server.sockets[0].getsockname()[1])
-    async with server:
-        await server.serve_forever()
+
+    def serve(address: str, port: int) -> Any:
+        handler = lambda r, w: _serve_conn(state, r, w)  # noqa: E731
+        return asyncio.start_server(handler, address, port, limit=MAX_HEADER_BYTES, backlog=1024)
+
+    first = await serve("127.0.0.1", 0)
+    port = first.sockets[0].getsockname()[1]
+    # More loopback addresses on the same port stand in for more hosts (per-host limits apply to each).
+    servers = [first] + [await serve(f"127.0.0.{k}", port) for k in range(2, hosts + 1)]
+    conn.send(port)
+    await asyncio.gather(*(s.serve_forever() for s in servers))
 
 
-def _child(conn: Any, n_items: int, latency_ms: float, jitter: float) -> None:
-    asyncio.run(_main(conn, n_items, latency_ms, jitter))
+def _child(conn: Any, n_items: int, latency_ms: float, jitter: float, hosts: int = 1) -> None:
+    asyncio.run(_main(conn, n_items, latency_ms, jitter, hosts))
 
 
 class Farm:
     """The farm process, as a context manager: ``with Farm() as farm: farm.url(3)``."""
 
-    def __init__(self, n_items: int = ITEM_POOL, latency_ms: float = 0.0, jitter: float = 0.0) -> None:
+    def __init__(
+        self, n_items: int = ITEM_POOL, latency_ms: float = 0.0, jitter: float = 0.0, hosts: int = 1
+    ) -> None:
         self.n_items = n_items
+        self.hosts = max(1, min(hosts, 250))  # feed i is served from 127.0.0.(1 + i % hosts)
         self.latency_ms = latency_ms
         self.jitter = jitter
         self.port = 0
@@ -222,7 +230,7 @@ class Farm:
     def __enter__(self) -> Farm:
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
-        args = (child, self.n_items, self.latency_ms, self.jitter)
+        args = (child, self.n_items, self.latency_ms, self.jitter, self.hosts)
         self._proc = ctx.Process(target=_child, args=args, daemon=True, name="feed-farm")
         self._proc.start()
         for _ in range(120):  # bounded: 60 s
@@ -251,7 +259,7 @@ class Farm:
         return f"http://127.0.0.1:{self.port}"
 
     def url(self, i: int) -> str:
-        return f"{self.base}/feed/{i}.xml"
+        return f"http://127.0.0.{1 + i % self.hosts}:{self.port}/feed/{i}.xml"
 
     def _get(self, path: str) -> bytes:
         with urllib.request.urlopen(self.base + path, timeout=10) as resp:
