@@ -89,7 +89,7 @@ _COMPASS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slower to build, and items make many
 class _Tok:
     low: str
     start_gap: str  # raw text between the previous token and this one

@@ -109,9 +109,13 @@ class Scorer:
             )
         self._automaton = ahocorasick.Automaton()
         for key, entries in table.items():
-            # Only profiles with an anchor among the hits need any work: keep them at hand.
+            # Only profiles with an anchor among the hits need any work: keep them at hand, and the
+            # entries grouped by profile, so a word many profiles share costs only the anchored ones.
             anchored = frozenset(e[0] for e in entries if e[1] == ANCHOR)
-            self._automaton.add_word(key, (tuple(entries), anchored))
+            by_profile: dict[int, list[tuple[int, int, str, float]]] = {}
+            for e in entries:
+                by_profile.setdefault(e[0], []).append(e)
+            self._automaton.add_word(key, ({k: tuple(v) for k, v in by_profile.items()}, anchored))
         if table:
             self._automaton.make_automaton()
         self._empty = not table
@@ -131,11 +135,12 @@ class Scorer:
                 anchored.update(pids)
         if not anchored:
             return out  # context terms alone never score: the shared zero Score is the answer
-        per_profile: dict[int, list[tuple[int, int, str, float]]] = {}
-        for entries, _ in found:
-            for entry in entries:
-                if entry[0] in anchored:
-                    per_profile.setdefault(entry[0], []).append(entry)
+        per_profile: dict[int, list[tuple[int, int, str, float]]] = {idx: [] for idx in anchored}
+        for by_profile, _ in found:
+            for idx in anchored:
+                entries = by_profile.get(idx)
+                if entries:
+                    per_profile[idx].extend(entries)
         item = ItemText(title, summary)  # tokens and country names, read once for every profile
         for idx, entries in per_profile.items():
             out[idx] = self._score_one(self._profiles[idx], entries, title, summary, source, item)
