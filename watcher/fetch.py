@@ -174,10 +174,56 @@ class DecodeFailed(FetchError):
 # ---------------------------------------------------------------- addresses
 
 
-def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Special-purpose ranges (IANA registries) that the ipaddress module of some Python versions still
+# calls global; each is refused whatever the module says.
+# fmt: off
+_NOT_GLOBAL = tuple(ipaddress.ip_network(n) for n in (
+    "192.0.0.0/24",     # IETF protocol assignments (its two anycast services host no feeds)
+    "192.88.99.0/24",   # 6to4 relay anycast (deprecated)
+    "64:ff9b:1::/48",   # local-use IPv4/IPv6 translation (RFC 8215)
+    "3fff::/20",        # documentation (RFC 9637)
+    "5f00::/16",        # segment routing SIDs (RFC 9602)
+    "fec0::/10",        # site-local (deprecated)
+    "2001::/23",        # IETF protocol assignments (Teredo included; its client is checked below too)
+))
+# fmt: on
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known prefix: the IPv4 address is the low 32 bits
+_SIIT = ipaddress.ip_network("::ffff:0:0:0/96")  # IPv4-translated (RFC 2765)
+_COMPATIBLE = ipaddress.ip_network("::/96")  # IPv4-compatible (deprecated), :: and ::1 aside
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (mapped, compatible, NAT64, 6to4, Teredo, ISATAP)."""
+    out: list[ipaddress.IPv4Address] = []
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.ipv4_mapped:
+        out.append(ip.ipv4_mapped)
+    if ip in _NAT64 or ip in _SIIT or (ip in _COMPATIBLE and int(ip) > 1):
+        out.append(low32)
+    if ip.sixtofour:
+        out.append(ip.sixtofour)
+    if ip.teredo:
+        out.extend(ip.teredo)  # (server, client)
+    if (int(ip) >> 32) & 0xFDFFFFFF == 0x00005EFE:  # ISATAP interface identifier
+        out.append(low32)
+    return out
+
+
+def _is_public(ip: IPAddress) -> bool:
+    """Reachable on the public internet, and not a way back into a private or special network."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+        return _is_public(ip.ipv4_mapped)
+    if (
+        not ip.is_global
+        or ip.is_multicast
+        or any(ip in net for net in _NOT_GLOBAL if net.version == ip.version)
+    ):
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        return all(_is_public(v4) for v4 in embedded_ipv4(ip))
+    return True
 
 
 def _resolve(host: str, port: int, timeout: float | None = None) -> list[str]:
@@ -442,9 +488,10 @@ def _status_error(url: str, response: httpx.Response) -> FetchError:
 
 
 def _read_body(response: httpx.Response, url: str, limits: FetchLimits, deadline: float) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if declared.strip().isdigit() and int(declared) > limits.max_bytes:
-        raise TooLarge(url, f"the body is {int(declared)} bytes, over the {limits.max_bytes} byte limit")
+    declared = response.headers.get("content-length", "").strip()
+    # ASCII digits only, and few of them: int() of 5,000 digits raises, and "٣" is a digit to Python.
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limits.max_bytes):
+        raise TooLarge(url, f"the body is {declared[:24]} bytes, over the {limits.max_bytes} byte limit")
     encodings = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",")]
     encodings = [e for e in encodings if e and e != "identity"]
     if len(encodings) > 1 or (encodings and encodings[0] not in ("gzip", "x-gzip", "deflate")):

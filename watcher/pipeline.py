@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from watcher.config import DigestSettings, PollingSettings, Settings
 from watcher.deliver import PermanentDeliveryError, TemporaryDeliveryError, deliver, write_digest_files
 from watcher.fetch import FetchError, FetchLimits, FetchResult, HostLimiter, fetch
+from watcher.headers import RETRY_AFTER_MAX_S
 from watcher.parse import NO_ENTRIES, parse_feed
 from watcher.polling import next_poll_after_failure, success_interval, unchanged_interval
 from watcher.profiles import Scorer, compile_profiles
@@ -311,7 +312,8 @@ def dispatch_digest(
                 outbox.mark_failed(engine, run_id, f"gave up after {attempts} attempts: {exc}", retry_at=None)
                 result.status, result.error = "failed", str(exc)
             else:
-                delay = max(retry_after or 0.0, min(60.0 * 2 ** (attempts - 1), 3600.0))
+                backoff = min(60.0 * 2 ** min(attempts - 1, 16), 3600.0)
+                delay = min(max(retry_after or 0.0, backoff), RETRY_AFTER_MAX_S)
                 outbox.mark_failed(engine, run_id, str(exc), retry_at=now + timedelta(seconds=delay))
                 result.status, result.error = "retry", str(exc)
             if not isinstance(exc, TemporaryDeliveryError):
