@@ -126,7 +126,12 @@ def test_smtp_login_uses_credentials_from_the_environment(monkeypatch: pytest.Mo
     monkeypatch.setenv("T_SMTP_PASS", "hunter2")
     msg = build_email(make_digest(1), sender="w@news.example", to=["a@x.example"], subject_prefix="[w]")
     with SmtpSink(auth=("bot", "hunter2")) as sink:
-        smtp = smtp_for(sink, username_env="T_SMTP_USER", password_env="T_SMTP_PASS")
+        # Without TLS the credentials would cross in clear text: refused unless explicitly allowed.
+        refused = smtp_for(sink, username_env="T_SMTP_USER", password_env="T_SMTP_PASS")
+        with pytest.raises(PermanentDeliveryError, match="clear text"):
+            send_email(msg, refused)
+        assert sink.logins == [] and sink.messages == []
+        smtp = smtp_for(sink, username_env="T_SMTP_USER", password_env="T_SMTP_PASS", allow_plaintext_auth=True)
         send_email(msg, smtp)
         assert sink.logins == ["bot"] and len(sink.messages) == 1
         monkeypatch.setenv("T_SMTP_PASS", "wrong")
@@ -326,9 +331,22 @@ def test_deliver_honours_a_short_retry_after_and_leaves_a_long_one_to_the_outbox
     assert err.value.retry_after == 3600 and sleeps == [2.0]  # no in-process wait for an hour
 
 
-def test_deliver_gives_up_after_the_attempts_and_raises_the_last_error(
-    hook: WebhookReceiver, client: httpx.Client
+def test_a_webhook_that_asks_for_a_signature_is_never_sent_unsigned(
+    hook: WebhookReceiver, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("T_HOOK", raising=False)
+    with pytest.raises(TemporaryDeliveryError, match="T_HOOK, which is not set"):
+        deliver(make_digest(), hook_settings(hook.url), SmtpSettings(), client=client, retry_wait=0)
+    monkeypatch.setenv("T_HOOK", "")
+    with pytest.raises(TemporaryDeliveryError, match="not set"):
+        deliver(make_digest(), hook_settings(hook.url), SmtpSettings(), client=client, retry_wait=0)
+    assert hook.requests == []
+
+
+def test_deliver_gives_up_after_the_attempts_and_raises_the_last_error(
+    hook: WebhookReceiver, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T_HOOK", SECRET.decode())
     hook.respond(502, times=3)
     with pytest.raises(TemporaryDeliveryError, match="502"):
         deliver(make_digest(), hook_settings(hook.url), SmtpSettings(), client=client, retry_wait=0)
@@ -369,6 +387,7 @@ def test_discord_digest_is_split_and_every_part_is_posted(
     hook: WebhookReceiver, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     d = make_digest(25)
+    monkeypatch.setenv("T_HOOK", SECRET.decode())
     deliver(d, hook_settings(hook.url, "discord"), SmtpSettings(), client=client)
     urls = [e["url"] for r in hook.accepted for e in r.json["embeds"]]
     assert len(hook.accepted) == 3 and sorted(urls) == sorted(it.link for it in d.items)

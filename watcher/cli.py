@@ -43,6 +43,7 @@ from watcher.cli_profile import eval_command, profile_app, score_command
 from watcher.cli_tune import apply as _apply  # noqa: F401 - registers profile diff/apply
 from watcher.cli_web import web_command
 from watcher.config import ConfigError
+from watcher.redact import redact
 from watcher.store import StoreError
 
 app = typer.Typer(
@@ -163,7 +164,7 @@ def _print_cycle(report, out_dir: Path | None = None) -> None:
     else:
         out.print("matches: 0")
     for f in failed[:10]:
-        out.print(f"  [yellow]feed error[/] {esc(f.url)}: {esc(f.error)}", highlight=False)
+        out.print(f"  [yellow]feed error[/] {esc(redact(f'{f.url}: {f.error}'))}", highlight=False)
     for d in report.digests:
         where = ", ".join(str(p) for p in d.files) if d.files else d.status
         line = f"digest {d.digest}: {d.items} items, {where}"

@@ -252,10 +252,12 @@ def safe_url(url: str) -> str:
     """A database URL with its password masked."""
     from sqlalchemy.engine import make_url
 
+    from watcher.redact import mask_password
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
-        return "(unparsable url)"
+        return mask_password(url)
 
 
 # --- files the user names -------------------------------------------------------------------

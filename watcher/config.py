@@ -161,10 +161,26 @@ class SmtpSettings(_Strict):
     password_env: str = "WATCHER_SMTP_PASSWORD"
     sender: str = "watcher <watcher@localhost>"
     timeout: Duration = 30.0
+    # Credentials go only over TLS (ssl or starttls) unless this says clear text is acceptable.
+    allow_plaintext_auth: bool = False
 
     def credentials(self) -> tuple[str, str] | None:
         user, password = os.environ.get(self.username_env), os.environ.get(self.password_env)
         return (user, password) if user and password else None
+
+    @property
+    def tls(self) -> bool:
+        return self.ssl or self.starttls
+
+    def plaintext_auth_refusal(self) -> str | None:
+        """Why a login must not happen: credentials are set, TLS is off and clear text is not allowed."""
+        if self.tls or self.allow_plaintext_auth or self.credentials() is None:
+            return None
+        return (
+            f"SMTP credentials are set ({self.username_env}/{self.password_env}) but neither [smtp] ssl nor "
+            "starttls is on: they would cross the network in clear text. Turn on starttls or ssl, or set "
+            "[smtp] allow_plaintext_auth = true"
+        )
 
 
 class DigestSettings(_Strict):
@@ -226,6 +242,15 @@ class DigestSettings(_Strict):
             return None
         value = os.environ.get(self.secret_env)
         return value.encode() if value else None
+
+    def missing_secret(self) -> str | None:
+        """Why this webhook cannot be signed as configured: ``secret_env`` names an unset variable."""
+        if self.channel != "webhook" or not self.secret_env or self.secret() is not None:
+            return None
+        return (
+            f"digest {self.name!r}: secret_env names {self.secret_env}, which is not set (or empty); "
+            "set it, or remove secret_env to send unsigned"
+        )
 
 
 _LISTEN = re.compile(r"^(?:(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:\[\]/]+)):)?(?P<port>\d{1,5})$")
@@ -319,6 +344,15 @@ class Settings(_Strict):
             if missing:
                 raise ValueError(f"digest {d.name!r} names unknown profile(s) {missing}")
         return self
+
+    def secret_problems(self) -> list[str]:
+        """What the environment lacks for sending as configured (checked at start-up and at send)."""
+        problems = [p for p in (d.missing_secret() for d in self.digests) if p]
+        if any(d.channel == "email" for d in self.digests) and (
+            refusal := self.smtp.plaintext_auth_refusal()
+        ):
+            problems.append(refusal)
+        return problems
 
     def digest(self, name: str) -> DigestSettings:
         for d in self.digests:

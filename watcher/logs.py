@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 from rich.console import Console
 from rich.logging import RichHandler
 
+from watcher import redact
+
 FORMATS = ("auto", "text", "json")
 # Filters every handler gets, whatever the format (e.g. one that keeps secrets out of logs).
-FILTERS: list[logging.Filter] = []
+FILTERS: list[logging.Filter] = [redact.RedactingFilter()]  # tokens and passwords in URLs: masked
 _state: dict[str, object] = {"console": None, "verbose": False}
 
 
@@ -54,6 +56,8 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             event["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # already formatted (and redacted) by a filter
+            event["exception"] = record.exc_text
         return json.dumps(event, ensure_ascii=False)
 
 
@@ -77,8 +81,10 @@ def configure(console: Console, verbose: bool = False, fmt: str = "auto", level:
     _state.update(console=console, verbose=verbose)
     root_level = logging.DEBUG if verbose else getattr(logging, (level or "info").upper())
     logging.basicConfig(level=root_level, handlers=[make_handler(console, fmt)], force=True)
-    for noisy in ("httpx", "httpcore", "alembic", "mail.log", "uvicorn"):
+    for noisy in ("httpcore", "alembic", "mail.log", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # httpx logs every request's full URL at INFO, and webhook URLs are credentials: not even with -v.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # APScheduler warns on every tick skipped while a long poll runs; that is by design here.
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.ERROR)
 

@@ -185,6 +185,12 @@ class Worker:
     def start(self) -> None:
         """Take the single-worker lock on SQLite (several workers need PostgreSQL), then make
         the config's feeds exist in the database: a refused second worker writes nothing."""
+        if self.outbox_dir is None:  # the demo writes files and sends nothing: no secret needed
+            problems = self.settings.secret_problems()
+            if problems:
+                raise ConfigError("; ".join(problems))
+            if self.settings.smtp.allow_plaintext_auth and not self.settings.smtp.tls:
+                log.warning("[smtp] allow_plaintext_auth = true: SMTP credentials travel in clear text")
         if self.lock:
             self.lock.acquire()
         self._sync_feeds()
@@ -227,6 +233,9 @@ class Worker:
         try:
             fresh = load_settings(self.settings.source)
             scorer = compile_profiles(fresh.profiles)
+            problems = fresh.secret_problems() if self.outbox_dir is None else []
+            if problems:
+                raise ConfigError("; ".join(problems))
         except (ConfigError, ValueError) as exc:
             log.error("config not reloaded, keeping the previous one: %s", exc)
             return False

@@ -89,6 +89,9 @@ def deliver(
     if not digest_settings.url:  # config validation already demands it; keep the type checker honest
         raise ValueError(f"digest {digest_settings.name!r} has no webhook url")
     url, secret = digest_settings.url, digest_settings.secret()
+    missing = digest_settings.missing_secret()
+    if missing:  # asked to sign and cannot: an error (retried, so setting the variable fixes it)
+        raise TemporaryDeliveryError(missing)
     bodies = webhook_bodies(digest, digest_settings.format)
     # Retry part by part: parts already accepted are not sent again, and every part
     # keeps its number (so its Idempotency-Key) whichever attempt delivers it.

@@ -19,6 +19,13 @@ def send_email(msg: EmailMessage, smtp: SmtpSettings) -> None:
     Credentials come from the environment only (``smtp.credentials()``) and are never logged.
     """
     creds = smtp.credentials()
+    refusal = smtp.plaintext_auth_refusal()
+    if refusal:  # never less safe than configured: no clear-text login, and no silent anonymous send
+        raise PermanentDeliveryError(refusal)
+    if creds and not smtp.tls:
+        log.warning(
+            "smtp: logging in to %s:%d in clear text (allow_plaintext_auth = true)", smtp.host, smtp.port
+        )
     context = ssl.create_default_context() if (smtp.ssl or smtp.starttls) else None
     log.debug(
         "smtp: sending %s to %s:%d (ssl=%s starttls=%s auth=%s)",

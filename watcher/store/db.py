@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.dialects.sqlite import Insert
 
+from watcher.redact import mask_password
+
 MIGRATION_LOCK = 0x77617463  # "watc": the advisory lock key held while migrating
 
 
@@ -37,8 +39,12 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5, lock_tim
     url = normalize_url(url)
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StoreError(f"database url {url!r} is not valid: {exc}") from None
+    except (ArgumentError, ValueError):
+        # The parser's own message repeats the URL, password included: name it masked instead.
+        shown = mask_password(url)
+        raise StoreError(
+            f"database url {shown!r} is not valid (expected sqlite:///path or postgresql://user:pass@host/db)"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
