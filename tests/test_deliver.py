@@ -131,7 +131,8 @@ def test_smtp_login_uses_credentials_from_the_environment(monkeypatch: pytest.Mo
         with pytest.raises(PermanentDeliveryError, match="clear text"):
             send_email(msg, refused)
         assert sink.logins == [] and sink.messages == []
-        smtp = smtp_for(sink, username_env="T_SMTP_USER", password_env="T_SMTP_PASS", allow_plaintext_auth=True)
+        env_names = {"username_env": "T_SMTP_USER", "password_env": "T_SMTP_PASS"}
+        smtp = smtp_for(sink, **env_names, allow_plaintext_auth=True)
         send_email(msg, smtp)
         assert sink.logins == ["bot"] and len(sink.messages) == 1
         monkeypatch.setenv("T_SMTP_PASS", "wrong")

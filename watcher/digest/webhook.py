@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from watcher.digest.render import subject
 from watcher.digest.text import shorten
@@ -131,47 +132,65 @@ def _also_text(it: ItemView, link: Callable[[str, str], str], escape: Callable[[
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
-def _slack_item_text(it: ItemView) -> str:
-    title = _slack_escape(shorten(it.title, 300))
-    head = f"*{_slack_link(it.link, shorten(it.title, 300))}*" if it.link else f"*{title}*"
-    meta = f"{_slack_escape(it.source)} · {it.published} · score {it.score_text}"
-    tail: list[str] = []
+def _plain(text: str, limit: int = SLACK_SECTION_CHARS) -> dict[str, Any]:
+    """A plain_text object: Slack interprets nothing in it (no *bold*, no <links>, no :emoji:)."""
+    return {"type": "plain_text", "text": shorten(text, limit) or " ", "emoji": False}
+
+
+def _host(link: str) -> str:
+    """The link's host name as a label of our own, safe in mrkdwn (no markup characters)."""
+    host = urlsplit(link).hostname or "link"
+    return re.sub(r"[^A-Za-z0-9.-]", "", host.removeprefix("www.")) or "link"
+
+
+def _slack_item_blocks(it: ItemView) -> list[dict[str, Any]]:
+    """One item: feed text only ever in plain_text; mrkdwn carries only links labelled by their host.
+
+    Slack's mrkdwn has no escape for * _ ~ ` (a title "*URGENT*" would turn bold), so feed text
+    (title, excerpt, source, outlet names) never goes into it.
+    """
+    text = shorten(it.title, 300) + (f"\n{it.excerpt}" if it.excerpt else "")
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": _plain(text)}]
+    elements: list[dict[str, Any]] = []
+    if it.link:
+        elements.append({"type": "mrkdwn", "text": _slack_link(it.link, _host(it.link))})
+    elements.append(_plain(f"{it.source} · {it.published} · score {it.score_text}"))
     if it.terms:
-        tail.append("Matched: " + _slack_escape(", ".join(it.terms)))
+        elements.append(_plain("Matched: " + ", ".join(it.terms)))
     if it.also:
-        tail.append("Also reported by: " + _also_text(it, _slack_link, _slack_escape))
-    feedback = ""
-    if it.feedback:
+        shown = it.also[:MAX_ALSO_SHOWN]
+        more = len(it.also) - len(shown)
+        names = ", ".join(a.source for a in shown) + (f" and {more} more" if more > 0 else "")
+        elements.append(_plain("Also reported by: " + names))
+        links = [_slack_link(a.link, _host(a.link)) for a in shown if a.link]
+        if links:
+            elements.append({"type": "mrkdwn", "text": shorten(" · ".join(links), SLACK_CONTEXT_CHARS)})
+    if it.feedback:  # our own links and labels: safe in mrkdwn
         relevant = _slack_link(it.feedback.relevant, "Relevant")
-        feedback = "\n" + relevant + " · " + _slack_link(it.feedback.not_relevant, "Not relevant")
-    budget = SLACK_SECTION_CHARS - len(feedback)  # the feedback links are never the part cut off
-    fixed = len(head) + len(meta) + sum(len(t) + 1 for t in tail) + 3
-    excerpt = _slack_escape(it.excerpt)
-    if fixed + len(excerpt) > budget:
-        excerpt = shorten(excerpt, max(budget - fixed, 0))
-    text = "\n".join(x for x in (head, meta, excerpt, *tail) if x)
-    # Only pathological inputs (dozens of long links) get here; a hard cut keeps Slack from rejecting.
-    return (text if len(text) <= budget else text[: budget - 1] + "…") + feedback
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+        elements.append(
+            {
+                "type": "mrkdwn",
+                "text": relevant + " · " + _slack_link(it.feedback.not_relevant, "Not relevant"),
+            }
+        )
+    blocks.append({"type": "context", "elements": elements})
+    return blocks
 
 
 def _slack_bodies(view: DigestView, headline: str) -> list[dict[str, Any]]:
     units: list[tuple[int, list[dict[str, Any]]]] = []
     for section in view.sections:
         for i, it in enumerate(section.items):
-            blocks = [_section(_slack_item_text(it)), {"type": "divider"}]
+            blocks = [*_slack_item_blocks(it), {"type": "divider"}]
             if i == 0:  # the profile heading travels with its first item: never orphaned at a part's end
-                blocks.insert(0, _section(f"*{_slack_escape(shorten(section.profile, 200))}*"))
+                blocks.insert(0, {"type": "section", "text": _plain(section.profile, 200)})
             units.append((len(blocks), blocks))
     groups = _pack(units, SLACK_MAX_BLOCKS - 2)  # 2: header and context of every part
     bodies = []
     for n, group in enumerate(groups, 1):
         label = _part_label(view, n, len(groups))
         blocks: list[dict[str, Any]] = [
-            {"type": "header", "text": {"type": "plain_text", "text": shorten(headline, SLACK_HEADER_CHARS)}},
+            {"type": "header", "text": _plain(headline, SLACK_HEADER_CHARS)},
             {
                 "type": "context",
                 "elements": [{"type": "mrkdwn", "text": shorten(_slack_escape(label), SLACK_CONTEXT_CHARS)}],
@@ -180,7 +199,7 @@ def _slack_bodies(view: DigestView, headline: str) -> list[dict[str, Any]]:
         for unit in group:
             blocks.extend(unit)
         if not view.count:
-            blocks.append(_section("No new items."))
+            blocks.append({"type": "section", "text": _plain("No new items.")})
         bodies.append({"text": f"{headline} ({label})", "blocks": blocks})
     return bodies
 
@@ -188,10 +207,23 @@ def _slack_bodies(view: DigestView, headline: str) -> list[dict[str, Any]]:
 # --- Discord --------------------------------------------------------------------------------------
 
 _DISCORD_MARKDOWN = re.compile(r"([\\*_~`|\[\]()>#<])")
+# Line starts that make a list or subtext ("- ", "+ ", "-# ", "1. "): escape the marker itself.
+_DISCORD_LINE_START = re.compile(r"^(\s*)([-+])|^(\s*\d+)(\.)", re.M)
 
 
 def _discord_escape(text: str) -> str:
-    return _DISCORD_MARKDOWN.sub(r"\\\1", text)
+    """Discord markdown shown as typed: a backslash before every character that could format.
+
+    Discord drops the backslash before any punctuation, so the reader sees the feed's own text.
+    """
+    text = _DISCORD_MARKDOWN.sub(r"\\\1", text)
+    return _DISCORD_LINE_START.sub(_escape_line_start, text)
+
+
+def _escape_line_start(m: re.Match[str]) -> str:
+    if m.group(2):
+        return m.group(1) + "\\" + m.group(2)
+    return m.group(3) + "\\" + m.group(4)
 
 
 def _discord_link(link: str, label: str) -> str:
@@ -213,7 +245,7 @@ def _discord_embed(it: ItemView) -> dict[str, Any]:
         feedback = "\n" + relevant + " · " + _discord_link(it.feedback.not_relevant, "Not relevant")
     description = shorten("\n".join(lines), DISCORD_DESCRIPTION_CHARS - len(feedback)) + feedback
     embed: dict[str, Any] = {
-        "title": shorten(it.title, DISCORD_TITLE_CHARS),
+        "title": shorten(_discord_escape(it.title), DISCORD_TITLE_CHARS),
         "description": description.lstrip("\n"),
         "author": {"name": shorten(it.source, DISCORD_AUTHOR_CHARS)},
         "footer": {"text": shorten(f"{it.profile} · score {it.score_text}", DISCORD_FOOTER_CHARS)},
