@@ -206,6 +206,7 @@ class WebhookReceiver:
         self.requests: list[ReceivedRequest] = []
         self._script: deque[_Reply] = deque()
         self._down: int | None = None
+        self._refuse: tuple[bytes, int] | None = None
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -230,6 +231,12 @@ class WebhookReceiver:
         """Answer the next ``times`` requests with ``status`` (then 200 again once the script runs out)."""
         with self._lock:
             self._script.extend(_Reply(status, dict(headers or {}), body) for _ in range(times))
+
+    def refuse_bodies_with(self, marker: bytes, status: int = 400) -> None:
+        """Answer ``status`` to every request whose body contains ``marker`` (a receiver that
+        rejects one item's content), whatever the script says."""
+        with self._lock:
+            self._refuse = (marker, status)
 
     def stall(self, seconds: float, *, times: int = 1) -> None:
         """Hold the next ``times`` requests for ``seconds`` before answering 200 (to trip client timeouts)."""
@@ -259,6 +266,9 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 reply = receiver._next_reply()
+                refuse = receiver._refuse
+                if refuse is not None and refuse[0] in body:
+                    reply = _Reply(refuse[1], {}, b"refused item")
                 signature_ok = None
                 if receiver.secret is not None:
                     signature_ok = verify(

@@ -167,7 +167,7 @@ def test_dead_channel_does_not_hold_up_the_others(tmp_path: Path, db_url: str) -
     with FeedServer() as srv, SmtpSink() as smtp, WebhookReceiver(secret=b"k") as hook:
         srv.route("/f.xml", feed(srv.url("/a")))
         cfg = config(tmp_path / "watcher.toml", db_url, srv.url("/f.xml"), smtp.port, hook.url)
-        hook.respond(400, body=b"bad request", times=10)  # a permanent refusal
+        hook.respond(403, body=b"forbidden", times=10)  # the channel refuses: a permanent failure
         out, _ = start(cfg).communicate(timeout=120)
         assert len(smtp.messages) == 1  # email went out although the webhook is refused
         assert "digest hook" in out and "failed" in out
@@ -175,7 +175,7 @@ def test_dead_channel_does_not_hold_up_the_others(tmp_path: Path, db_url: str) -
         assert status.returncode == 0, status.stderr
         rows = {r["digest"]: r for r in map(json.loads, status.stdout.splitlines())}
         assert rows["mail"]["status"] == "sent" and rows["hook"]["status"] == "failed"
-        assert "400" in rows["hook"]["error"]
+        assert "403" in rows["hook"]["error"]
         health = cli(cfg, "status", "--json")
         assert health.returncode == 0, health.stderr
         state = json.loads(health.stdout)

@@ -138,7 +138,7 @@ def digest_send(name: str, config: ConfigOpt = None) -> None:
             + (f" ({r.error})" if r.error else ""),
             markup=False,
         )
-    if any(r.status != "sent" for r in results):
+    if any(r.status not in ("sent", "split") for r in results):  # split: sent as smaller runs
         raise typer.Exit(1)
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.config import DigestSettings, PollingSettings, Settings
 from watcher.deliver import PermanentDeliveryError, TemporaryDeliveryError, deliver, write_digest_files
+from watcher.digest.group import grouped
 from watcher.fetch import FetchError, FetchLimits, FetchResult, HostLimiter, fetch
 from watcher.headers import RETRY_AFTER_MAX_S
 from watcher.parse import NO_ENTRIES, parse_feed
@@ -32,13 +33,14 @@ from watcher.store import faults, outbox
 from watcher.store import feeds as feed_store
 from watcher.store import items as item_store
 from watcher.store.retention import day_number
-from watcher.values import FeedbackLinks, ParsedFeed
+from watcher.values import Digest, FeedbackLinks, ParsedFeed
 
 log = logging.getLogger("watcher")
 
 MAX_SEND_ATTEMPTS = 12
-
+MAX_SPLIT_ROUNDS = 16  # halving 10,000 items down to one takes 14
 Recorder = Callable[[feed_store.FeedClaim, feed_store.PollOutcome], None]
+
 ERROR_LIMIT = 1000  # characters of a feed error kept (a server's reason phrase can be any length)
 
 
@@ -242,7 +244,7 @@ class DigestResult:
     digest: str
     run_id: int
     items: int
-    status: str  # sent | retry | failed
+    status: str  # sent | retry | failed | split (refused; its undelivered items moved to new runs)
     error: str | None = None
     files: list[Path] = field(default_factory=list)
 
@@ -292,36 +294,86 @@ def dispatch_digest(
         outbox.create_run(
             engine, d.name, d.profiles, d.max_items, now, send_empty=d.send_empty, scorer=scorer
         )
-    results = []
-    for run_id in outbox.claim_runs(engine, d.name, owner, now, lease_s=settings.polling.lease):
-        digest = outbox.load_digest(engine, run_id, d.profiles, timezone=d.timezone).with_feedback(feedback)
-        result = DigestResult(d.name, run_id, len(digest.items), "sent")
-        try:
-            _failpoint("before_send")
-            if outbox_dir is not None:
-                result.files = write_digest_files(digest, d, outbox_dir, sender=settings.smtp.sender)
-            else:
-                deliver(digest, d, settings.smtp, client=client)
-        except PermanentDeliveryError as exc:
+    results: list[DigestResult] = []
+    # Runs split off a refused one go out in the same call; each round halves what was refused.
+    for _round in range(MAX_SPLIT_ROUNDS):
+        split = False
+        for run_id in outbox.claim_runs(engine, d.name, owner, now, lease_s=settings.polling.lease):
+            result = _send_run(
+                engine, settings, d, run_id, now, client=client, outbox_dir=outbox_dir, feedback=feedback
+            )
+            split = split or result.status == "split"
+            results.append(result)
+        if not split:
+            break
+    return results
+
+
+def _send_run(
+    engine: Engine,
+    settings: Settings,
+    d: DigestSettings,
+    run_id: int,
+    now: datetime,
+    *,
+    client: httpx.Client,
+    outbox_dir: Path | None,
+    feedback: Callable[[int], FeedbackLinks] | None,
+) -> DigestResult:
+    digest = outbox.load_digest(engine, run_id, d.profiles, timezone=d.timezone).with_feedback(feedback)
+    result = DigestResult(d.name, run_id, len(digest.items), "sent")
+    try:
+        _failpoint("before_send")
+        if outbox_dir is not None:
+            result.files = write_digest_files(digest, d, outbox_dir, sender=settings.smtp.sender)
+        else:
+            deliver(digest, d, settings.smtp, client=client)
+    except PermanentDeliveryError as exc:
+        if exc.splittable:
+            _refused(engine, digest, run_id, exc, str(exc), now, result)
+        else:  # the channel itself refuses (auth, gone, misconfigured): smaller runs would fail alike
             outbox.mark_failed(engine, run_id, str(exc), retry_at=None)
             result.status, result.error = "failed", str(exc)
-        except Exception as exc:  # temporary, or unforeseen: retry later, never lose the run
-            attempts = outbox.attempts(engine, run_id)
-            retry_after = exc.retry_after if isinstance(exc, TemporaryDeliveryError) else None
-            if attempts >= MAX_SEND_ATTEMPTS:
-                outbox.mark_failed(engine, run_id, f"gave up after {attempts} attempts: {exc}", retry_at=None)
-                result.status, result.error = "failed", str(exc)
-            else:
-                backoff = min(60.0 * 2 ** min(attempts - 1, 16), 3600.0)
-                delay = min(max(retry_after or 0.0, backoff), RETRY_AFTER_MAX_S)
-                outbox.mark_failed(engine, run_id, str(exc), retry_at=now + timedelta(seconds=delay))
-                result.status, result.error = "retry", str(exc)
-            if not isinstance(exc, TemporaryDeliveryError):
-                log.exception("unexpected error sending digest %s", d.name)
+    except Exception as exc:  # temporary, or unforeseen: retry later, never lose the run
+        attempts = outbox.attempts(engine, run_id)
+        retry_after = exc.retry_after if isinstance(exc, TemporaryDeliveryError) else None
+        if attempts >= MAX_SEND_ATTEMPTS:
+            outbox.mark_failed(engine, run_id, f"gave up after {attempts} attempts: {exc}", retry_at=None)
+            result.status, result.error = "failed", str(exc)
         else:
-            _failpoint("after_send")
-            outbox.mark_sent(engine, run_id, now)
-        if result.status != "sent":
-            log.warning("digest %s (run %d): %s: %s", d.name, run_id, result.status, result.error)
-        results.append(result)
-    return results
+            backoff = min(60.0 * 2 ** min(attempts - 1, 16), 3600.0)
+            delay = min(max(retry_after or 0.0, backoff), RETRY_AFTER_MAX_S)
+            outbox.mark_failed(engine, run_id, str(exc), retry_at=now + timedelta(seconds=delay))
+            result.status, result.error = "retry", str(exc)
+        if not isinstance(exc, TemporaryDeliveryError):
+            log.exception("unexpected error sending digest %s", d.name)
+    else:
+        _failpoint("after_send")
+        outbox.mark_sent(engine, run_id, now)
+    if result.status != "sent":
+        log.warning("digest %s (run %d): %s: %s", d.name, run_id, result.status, result.error)
+    return result
+
+
+def _refused(
+    engine: Engine,
+    digest: Digest,
+    run_id: int,
+    exc: BaseException,
+    error: str,
+    now: datetime,
+    result: DigestResult,
+) -> None:
+    """A run refused for what it carries: split off what was not delivered, so one bad item (or a
+    digest too large) never takes the others with it; a single refused item fails alone."""
+    stories = [(it.match_id, *it.extra_match_ids) for it in grouped(digest).items]
+    accepted = getattr(exc, "accepted_items", 0)
+    rest = stories[accepted:]
+    groups = [rest] if accepted else [rest[: len(rest) // 2], rest[len(rest) // 2 :]] if len(rest) > 1 else []
+    groups = [[m for story in g for m in story] for g in groups if g]
+    if groups:
+        new_runs = outbox.split_run(engine, run_id, groups, error, now)
+        result.status, result.error = "split", f"{error}; split into runs {', '.join(map(str, new_runs))}"
+    else:
+        outbox.mark_failed(engine, run_id, error, retry_at=None)
+        result.status, result.error = "failed", error

@@ -27,12 +27,23 @@ class TemporaryDeliveryError(DeliveryError):
 
 
 class PermanentDeliveryError(DeliveryError):
-    """Retrying will not help (rejected recipient, bad credentials, 4xx from a webhook)."""
+    """Retrying will not help (rejected recipient, bad credentials, 4xx from a webhook).
+
+    ``splittable``: the refusal is about this message (too large, or content the receiver
+    rejects), not the channel, so smaller runs of the same items may go through.
+    """
+
+    def __init__(self, message: str, *, splittable: bool = False) -> None:
+        super().__init__(message)
+        self.splittable = splittable
 
     @property
     def reason(self) -> str:
         return str(self)
 
+
+SMTP_MESSAGE_REFUSED = frozenset({552, 554})  # too large, or content refused: smaller may pass
+HTTP_MESSAGE_REFUSED = frozenset({400, 413, 422})  # bad payload or too large: the channel itself works
 
 # --- SMTP -----------------------------------------------------------------------------------------
 
@@ -45,7 +56,7 @@ def _smtp_text(code: int, message: bytes | str) -> str:
 def _by_code(code: int, reason: str) -> DeliveryError:
     # RFC 5321: 4yz transient, 5yz permanent. Anything else is a confused server: try again later.
     if 500 <= code < 600:
-        return PermanentDeliveryError(reason)
+        return PermanentDeliveryError(reason, splittable=code in SMTP_MESSAGE_REFUSED)
     return TemporaryDeliveryError(reason)
 
 
@@ -92,7 +103,7 @@ def classify_response(response: httpx.Response, now: float) -> DeliveryError | N
     if 300 <= status < 400:
         where = response.headers.get("Location", "?")
         return PermanentDeliveryError(f"{reason} (redirected to {where}; configure the final URL)")
-    return PermanentDeliveryError(reason)
+    return PermanentDeliveryError(reason, splittable=status in HTTP_MESSAGE_REFUSED)
 
 
 def classify_http_exception(exc: BaseException) -> DeliveryError:

@@ -17,14 +17,19 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from watcher.config import DigestSettings, SmtpSettings
-from watcher.deliver.errors import TemporaryDeliveryError
+from watcher.deliver.errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
 from watcher.deliver.smtp import send_email
 from watcher.deliver.webhook import encode_body, post_webhook
 from watcher.digest import build_email, render_html, webhook_bodies
 from watcher.digest.text import as_utc
+from watcher.digest.webhook import items_in_body
 from watcher.values import Digest
 
 T = TypeVar("T")
+
+# What one send may carry; a digest over it is split by the outbox, never failed for good.
+MAX_EMAIL_BYTES = 10 * 1024 * 1024  # many mail servers refuse more
+MAX_WEBHOOK_BODY_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,11 @@ def deliver(
         msg = build_email(
             digest, sender=smtp.sender, to=digest_settings.to, subject_prefix=digest_settings.subject_prefix
         )
+        size = len(msg.as_bytes())
+        if size > MAX_EMAIL_BYTES:  # too large for many mail servers: the outbox splits the run
+            raise PermanentDeliveryError(
+                f"the email would be {size:,} bytes (limit {MAX_EMAIL_BYTES:,})", splittable=True
+            )
         _with_retry(retry, lambda: send_email(msg, smtp))
         return
     if not digest_settings.url:  # config validation already demands it; keep the type checker honest
@@ -93,8 +103,15 @@ def deliver(
     if missing:  # asked to sign and cannot: an error (retried, so setting the variable fixes it)
         raise TemporaryDeliveryError(missing)
     bodies = webhook_bodies(digest, digest_settings.format)
+    encoded = [len(encode_body(b)) for b in bodies]
+    if max(encoded) > MAX_WEBHOOK_BODY_BYTES:
+        raise PermanentDeliveryError(
+            f"a webhook body would be {max(encoded):,} bytes (limit {MAX_WEBHOOK_BODY_BYTES:,})",
+            splittable=True,
+        )
     # Retry part by part: parts already accepted are not sent again, and every part
     # keeps its number (so its Idempotency-Key) whichever attempt delivers it.
+    accepted_items = 0
     for n, body in enumerate(bodies, 1):
 
         def post(body: dict = body, n: int = n) -> None:
@@ -109,7 +126,12 @@ def deliver(
                 parts=len(bodies),
             )
 
-        _with_retry(retry, post)
+        try:
+            _with_retry(retry, post)
+        except DeliveryError as exc:
+            exc.accepted_items = accepted_items  # type: ignore[attr-defined]  # the outbox splits the rest
+            raise
+        accepted_items += items_in_body(body, digest_settings.format)
 
 
 def _stamp(digest: Digest) -> str:

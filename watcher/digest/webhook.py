@@ -61,6 +61,16 @@ def webhook_bodies(digest: Digest, fmt: Format) -> list[dict[str, Any]]:
     raise ValueError(f"unknown webhook format {fmt!r} (expected json, slack or discord)")
 
 
+def items_in_body(body: dict[str, Any], fmt: Format) -> int:
+    """How many digest items (grouped stories) one body carries, in the order they were packed."""
+    if fmt == "json":
+        return len(body.get("items", []))
+    if fmt == "discord":
+        return len(body.get("embeds", []))
+    # Slack: one context block per item, and one for the part label.
+    return max(sum(1 for b in body.get("blocks", []) if b.get("type") == "context") - 1, 0)
+
+
 # --- generic JSON ---------------------------------------------------------------------------------
 
 

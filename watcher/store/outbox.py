@@ -265,6 +265,49 @@ def mark_failed(engine: Engine, run_id: int, error: str, *, retry_at: datetime |
         conn.execute(update(DigestRun).where(DigestRun.id == run_id).values(**values))
 
 
+def split_run(
+    engine: Engine, run_id: int, groups: Sequence[Sequence[int]], error: str, now: datetime
+) -> list[int]:
+    """Move the matches of each group out of ``run_id`` into a new pending run of its own.
+
+    The way out of a permanent refusal (too large, or one item the receiver rejects): the halves
+    go out on their own, so the good items are delivered and a bad one ends alone. What stays in
+    ``run_id`` was delivered already (parts a receiver accepted): the run is "sent" if anything
+    stays, else "failed" with the reason and where its items went.
+    """
+    groups = [list(g) for g in groups if g]
+    with engine.begin() as conn:
+        run = conn.execute(select(DigestRun.digest, DigestRun.key).where(DigestRun.id == run_id)).one()
+        new_ids = []
+        for n, group in enumerate(groups, 1):
+            new_id = conn.execute(
+                DigestRun.__table__.insert()
+                .values(
+                    digest=run.digest,
+                    key=f"{run.key[:60]}-s{uuid.uuid4().hex[:12]}{n}",
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+                .returning(DigestRun.id)
+            ).scalar_one()
+            conn.execute(
+                update(Delivery)
+                .where(Delivery.run_id == run_id, Delivery.match_id.in_(group))
+                .values(run_id=new_id)
+            )
+            new_ids.append(int(new_id))
+        left = conn.execute(
+            select(func.count()).select_from(Delivery).where(Delivery.run_id == run_id)
+        ).scalar()
+        note = f"{error}; its other items were moved to runs {', '.join(map(str, new_ids))}"
+        values: dict[str, object] = {"last_error": note[:2000], "lease_owner": None, "lease_until": None}
+        values.update({"status": "sent", "sent_at": now} if left else {"status": "failed"})
+        conn.execute(update(DigestRun).where(DigestRun.id == run_id).values(**values))
+    return new_ids
+
+
 def list_runs(engine: Engine, digest: str | None = None, limit: int = 50) -> list[RunView]:
     counts = select(Delivery.run_id, func.count().label("n")).group_by(Delivery.run_id).subquery()
     q = (
