@@ -71,6 +71,7 @@ def plan(quick: bool) -> list[tuple[str, str, list[str]]]:
             ("peers", "benchmarks.bench_peers", ["--feeds", "200", "--repeat", "1", "--latency-ms", "0"]),
             ("digest", "benchmarks.bench_digest", ["--sizes", "1000", "3000"]),
             ("growth", "benchmarks.bench_growth", ["--quick"]),
+            ("hostile", "benchmarks.bench_hostile", ["--only", "entity-cp500", "slow-headers", "many-json"]),
         ]
     return [
         ("parse", "benchmarks.bench_parse", ["--repeat", "3"]),
@@ -84,6 +85,7 @@ def plan(quick: bool) -> list[tuple[str, str, list[str]]]:
         ("digest", "benchmarks.bench_digest", []),
         # 500 feeds x 180 simulated days, with and without retention (the longest: ~30 min on 2 cores)
         ("growth", "benchmarks.bench_growth", []),
+        ("hostile", "benchmarks.bench_hostile", []),
     ]
 
 
@@ -189,7 +191,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     ap.add_argument(
-        "--only", nargs="+", metavar="NAME", help="parse, startup, score, cycle, peers, digest, growth"
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="parse, startup, score, cycle, peers, digest, growth, hostile",
     )
     args = ap.parse_args(argv)
     sections = []

@@ -254,11 +254,80 @@ def _huge_field(field: str, size: int, headers: dict[str, str] | None = None) ->
 scenario("huge-feed-title", "200 KB channel title, 500 items, SQLite + email + webhook")(
     _huge_field("feed-title", 200_000)
 )
-scenario("huge-author", "200 KB author on each of 500 items")(_huge_field("author", 200_000))
-scenario("huge-link", "20 KB link on each of 500 items")(_huge_field("link", 20_000))
+scenario("huge-author", "8 KB author on each of 500 items")(_huge_field("author", 8_000))
+scenario("huge-category", "8 KB category on each of 500 items")(_huge_field("category", 8_000))
+scenario("huge-link", "8 KB link on each of 500 items")(_huge_field("link", 8_000))
 scenario("huge-etag", "100 KB ETag and Last-Modified headers")(
     _huge_field("none", 0, {"ETag": '"' + "e" * 60_000 + '"', "Last-Modified": "M" * 30_000})
 )
+
+
+@scenario("huge-feed-title-pg", "200 KB channel title, 500 items, on PostgreSQL (VARCHAR(500) columns)")
+def _huge_title_pg() -> dict[str, Any]:
+    import uuid
+
+    import psycopg
+
+    admin = os.environ.get("WATCHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"watcher_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["BENCH_DB_URL"] = admin.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        return _huge_field("feed-title", 200_000)()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@scenario("poll-many-json", "one poll (fetch, parse, score, store): 5 MB JSON Feed, 130,000 matching items")
+def _poll_many_json() -> dict[str, Any]:
+    from watcher.service import Worker
+
+    items = ",".join(f'{{"id":"{i}","title":"Libya {i}"}}' for i in range(130_000))
+    body = f'{{"version":"https://jsonfeed.org/version/1.1","title":"t","items":[{items}]}}'
+    with _feedserver() as srv, tempfile.TemporaryDirectory() as tmp:
+        srv.route("/feed", body, content_type="application/feed+json")
+        with Worker(_settings(Path(tmp), [srv.url("/feed")])) as w:
+            report = w.poll_due()
+        return {"outcome": f"{report[0].status}, {report[0].new_entries} stored, body {len(body) // 1024} KB"}
+
+
+@scenario("retry-after-overflow", "webhook answers 503 with a 400-digit Retry-After")
+def _retry_after_overflow() -> dict[str, Any]:
+    import httpx
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from receivers import WebhookReceiver
+
+    from watcher.config import Settings
+    from watcher.pipeline import dispatch_digest
+    from watcher.store import open_store
+
+    with WebhookReceiver() as hook, tempfile.TemporaryDirectory() as tmp:
+        hook.respond(503, headers={"Retry-After": "9" * 400}, times=5)
+        settings = Settings.model_validate(
+            {
+                "database": {"url": f"sqlite:///{Path(tmp) / 'w.db'}"},
+                "profiles": {"libya": {"anchors": {"libya": 3.0}}},
+                "digests": [
+                    {
+                        "name": "h",
+                        "profiles": ["libya"],
+                        "channel": "webhook",
+                        "url": hook.url,
+                        "send_empty": True,
+                    }
+                ],
+            }
+        )
+        engine = open_store(settings.database.url)
+        try:
+            with httpx.Client() as client:
+                results = dispatch_digest(engine, settings, settings.digests[0], "me", NOW, client=client)
+            return {"outcome": ", ".join(f"{r.status}" for r in results)}
+        except Exception as exc:
+            return {"outcome": f"crashed: {type(exc).__name__}: {exc}"[:90]}
 
 
 # ---------------------------------------------------------------- child and parent

@@ -24,8 +24,11 @@ _SECRET_PARAM = re.compile(
     r"[\w.-]*)=)([^&#;\s]*)",
     re.I,
 )
-# A path segment that looks like a generated secret: long, and mixing letters and digits.
-_TOKEN_SEGMENT = re.compile(r"(?<=/)(?=[\w-]{20,})(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]+")
+# A path segment that looks like a generated secret (Slack's and Discord's webhook tokens): long,
+# mixing upper case, lower case and digits, which article slugs (lower case words) do not.
+_TOKEN_SEGMENT = re.compile(
+    r"(?<=/)(?=[\w-]{20,}(?:[/?#]|$))(?=[\w-]*\d)(?=[\w-]*[a-z])(?=[\w-]*[A-Z])[\w-]+"
+)
 
 
 def _masked_userinfo(m: re.Match[str]) -> str:
