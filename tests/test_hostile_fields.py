@@ -283,3 +283,26 @@ def test_client_survives_huge_headers(srv: FeedServer) -> None:
             pytest.fail(f"untranslated {exc!r}")
         except Exception as exc:
             assert type(exc).__module__ == "watcher.fetch", exc
+
+
+@pytest.mark.parametrize("element", ["author", "dc:creator", "managingEditor", "webMaster", "itunes:author"])
+def test_long_authors_cannot_stall_the_parser(element: str) -> None:
+    # feedparser's e-mail regex is quadratic in the author's length: 20 × 8,000 characters took 25 s.
+    setup = f"""
+element = {element!r}
+one = f"<{{element}}>{{'a.' * 4000}}</{{element}}>"
+items = "".join(f"<item><title>t{{i}}</title>{{one}}</item>" for i in range(20))
+items += f"<item><title>big</title><{{element}}>{{'a.' * 1_000_000}}</{{element}}></item>"
+body = ('<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel><title>t</title>'
+        + items + "</channel></rss>").encode()
+"""
+    code = """
+from datetime import UTC, datetime
+from watcher.parse import parse_feed
+p = parse_feed(body, now=datetime(2026, 3, 1, tzinfo=UTC))
+report(entries=len(p.entries), longest=max(len(e.author or "") for e in p.entries))
+"""
+    r = run_bounded(code, setup=setup, memory_mb=1024, timeout=60)
+    assert r["entries"] == 21 and r["longest"] <= AUTHOR_LIMIT
+    assert r["seconds"] < 5, r

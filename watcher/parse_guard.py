@@ -20,12 +20,25 @@ from dataclasses import dataclass
 from defusedxml import DefusedXmlException
 from defusedxml.expatreader import DefusedExpatParser
 
-__all__ = ["MAX_ENTITY_EXPANSION", "MAX_ENTITY_VALUE", "XmlInput", "entity_refusal", "prepare_xml"]
+__all__ = [
+    "AUTHOR_REGEX_LIMIT",
+    "MAX_ENTITY_EXPANSION",
+    "MAX_ENTITY_VALUE",
+    "XmlInput",
+    "entity_refusal",
+    "prepare_xml",
+]
 
 MAX_ENTITY_VALUE = 64  # characters; real feeds declare entities for a symbol or a short name
 # Characters all references to declared entities may add together: a few symbols, used many times,
 # fit; a body that would grow by megabytes (an entity referenced a million times) does not.
 MAX_ENTITY_EXPANSION = 100_000
+
+# feedparser looks for an e-mail address in every author string (author, dc:creator,
+# managingEditor, webMaster, itunes:author, …) with a regex whose time grows with the square of
+# the string's length: 20 authors of 8,000 characters took 25 s, one of 4 MB would hold a worker for
+# hours. Authors are cut to this before that regex runs (watcher keeps 200 characters of one).
+AUTHOR_REGEX_LIMIT = 512
 
 _ENTITY_DECL = re.compile(rb"<!\s*ENTITY", re.I)  # any case: a lenient parser may not care
 _LOOSE_DECL = re.compile(rb"<!\s*ENTITY\s+(?:%\s*)?([^\s>]+)", re.I)
@@ -151,3 +164,27 @@ class _PrologDone(Exception):
 
 class _UnsafeXml(Exception):
     pass
+
+
+def _cap_authors_before_feedparsers_regex() -> None:
+    """Install the author cut in feedparser (once; a no-op if feedparser changes its internals)."""
+    try:
+        from feedparser.mixin import _FeedParserMixin
+    except ImportError:  # pragma: no cover - a feedparser without the mixin has no such regex either
+        return
+    original = getattr(_FeedParserMixin, "_sync_author_detail", None)
+    if original is None or getattr(original, "watcher_capped", False):
+        return
+
+    def capped(self, key="author"):  # type: ignore[no-untyped-def]
+        context = self._get_context()
+        value = context.get(key)
+        if isinstance(value, str) and len(value) > AUTHOR_REGEX_LIMIT:
+            context[key] = value[:AUTHOR_REGEX_LIMIT]
+        return original(self, key)
+
+    capped.watcher_capped = True  # type: ignore[attr-defined]
+    _FeedParserMixin._sync_author_detail = capped  # type: ignore[method-assign]
+
+
+_cap_authors_before_feedparsers_regex()
