@@ -119,15 +119,15 @@ def test_entry_cap_keeps_the_newest_in_any_order() -> None:
         f"<item><guid>{i}</guid><title>t{i}</title><pubDate>{d.strftime(stamp)}</pubDate></item>"
         for i, d in enumerate(dates)
     )
-    parsed = parse_feed(rss(items), now=NOW, max_entries=50)
-    assert len(parsed.entries) == 50
-    assert {e.published for e in parsed.entries} == set(sorted(dates)[-50:])
-    assert parsed.problem == "the feed has 500 entries; only the newest 50 were read"
+    parsed = parse_feed(rss(items), now=NOW, max_entries=150)
+    assert len(parsed.entries) == 150
+    assert {e.published for e in parsed.entries} == set(sorted(dates)[-150:])
+    assert parsed.problem == "the feed has 500 entries; only the newest 150 were read"
     json_items = [
         {"id": str(i), "title": f"t{i}", "date_published": d.isoformat()} for i, d in enumerate(dates)
     ]
-    parsed = parse_feed(jsonfeed(json_items), now=NOW, max_entries=50)
-    assert {e.published for e in parsed.entries} == set(sorted(dates)[-50:])
+    parsed = parse_feed(jsonfeed(json_items), now=NOW, max_entries=150)
+    assert {e.published for e in parsed.entries} == set(sorted(dates)[-150:])
     assert len(parse_feed(jsonfeed(json_items), now=NOW).entries) == 500  # no cap unless asked
 
 
@@ -152,7 +152,7 @@ report(entries=len(p.entries), problem=p.problem, size=len(body))
     assert r["entries"] == 1000 and "only the newest 1,000" in r["problem"]
     assert r["size"] < 5.3 * 2**20
     # Before the cap: 12 s / 178 MB (JSON) and 101 s (RSS) on this machine, all entries normalized.
-    assert r["peak_mb"] < 400, r
+    assert r["peak_mb"] < 400 and r["seconds"] < 15, r
 
 
 # ---------------------------------------------------------------- through fetch and the store
@@ -306,3 +306,26 @@ report(entries=len(p.entries), longest=max(len(e.author or "") for e in p.entrie
     r = run_bounded(code, setup=setup, memory_mb=1024, timeout=60)
     assert r["entries"] == 21 and r["longest"] <= AUTHOR_LIMIT
     assert r["seconds"] < 5, r
+
+
+@pytest.mark.parametrize("kind", ["rss", "atom", "rdf"])
+def test_entries_far_past_the_cap_are_cut_before_parsing(kind: str) -> None:
+    n = 5000
+    if kind == "rss":
+        body = rss("".join(f"<item><guid>{i}</guid><title>t{i}</title></item>" for i in range(n)))
+    elif kind == "atom":
+        body = atom("".join(f"<entry><id>{i}</id><title>t{i}</title></entry>" for i in range(n)))
+    else:
+        items = "".join(f'<item rdf:about="https://e.org/{i}"><title>t{i}</title></item>' for i in range(n))
+        body = (
+            '<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+            'xmlns="http://purl.org/rss/1.0/"><channel rdf:about="https://e.org/"><title>T</title></channel>'
+            f"{items}</rdf:RDF>"
+        ).encode()
+    parsed = parse_feed(body, now=NOW, max_entries=100)
+    assert (
+        len(parsed.entries) == 100
+        and parsed.problem == f"the feed has {n:,} entries; only the newest 100 were read"
+    )
+    assert [e.title for e in parsed.entries] == [f"t{i}" for i in range(100)]  # undated: document order
+    assert not (parsed.problem or "").startswith("not well-formed")

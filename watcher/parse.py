@@ -9,6 +9,7 @@ JSON Feed is read with :mod:`json`.
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import hashlib
 import heapq
 import io
@@ -26,7 +27,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 from w3lib.url import safe_url_string, url_query_cleaner
 
-from watcher.parse_guard import XmlInput, prepare_xml
+from watcher.parse_guard import XmlInput, cut_excess_entries, prepare_xml
 from watcher.values import Entry, ParsedFeed
 
 __all__ = [
@@ -48,6 +49,9 @@ AUTHOR_LIMIT = 200
 FEED_TITLE_LIMIT = 200  # also every entry's source
 LINK_LIMIT = 2048
 KEY_LIMIT = 512
+# With an entry cap, a parser reads at most this many times as many entries (in document order,
+# where feeds put their newest first) and the newest are chosen among them.
+PARSE_ENTRIES_FACTOR = 4
 RAW_TEXT_LIMIT = 64 * 1024  # markup read for a title, author or feed title (the rest cannot show)
 EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
@@ -529,11 +533,17 @@ def _parse_xml(
     xml_in = prepare_xml(body, content_type, url)
     if xml_in.refusal:
         return ParsedFeed(title=None, link=None, entries=(), problem=xml_in.refusal)
+    # Entries far past the cap are not worth any parser's time: both paths read the cut document.
+    document, total = xml_in.body, None
+    if max_entries is not None:
+        document, total = cut_excess_entries(document, max_entries * PARSE_ENTRIES_FACTOR)
     # Both paths read the same decoded bytes; a body whose encoding feedparser had to guess or
     # override keeps feedparser, which also words that problem.
     if parser == "fast" and _trusted_encoding(xml_in):
-        fast = _parse_fast(xml_in.body, url, xml_in.content_type, now, max_entries)
+        fast = _parse_fast(document, url, xml_in.content_type, now, max_entries)
         if fast is not None:
+            if total is not None and max_entries is not None and total > max_entries:
+                fast = dataclasses.replace(fast, problem=_capped_note(total, max_entries))
             return fast
     import feedparser  # imported on first use: it costs start-up time, and the fast path rarely needs it
 
@@ -545,7 +555,7 @@ def _parse_xml(
     # feedparser's own HTML sanitizer and relative-URI rewriting would only do work that is thrown
     # away (and the rewriting would copy a hostile xml:base into every href).
     result = feedparser.parse(
-        io.BytesIO(xml_in.body), response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        io.BytesIO(document), response_headers=headers, sanitize_html=False, resolve_relative_uris=False
     )
     feed = result.get("feed", {})
     title = feed_title(feed.get("title"))
@@ -568,7 +578,7 @@ def _parse_xml(
         if _looks_like_html(body, content_type) and not result.get("version"):
             return ParsedFeed(title, base, (), HTML_PAGE, None, find_alternates(body, url))
         problem = problem or (NO_ENTRIES if result.get("version") else "not a feed")
-    problem = problem or _capped_note(len(raw_entries), max_entries)
+    problem = problem or _capped_note(max(total or 0, len(raw_entries)), max_entries)
     return ParsedFeed(title, base, tuple(entries), problem, _ttl(feed))
 
 
