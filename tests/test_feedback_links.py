@@ -77,8 +77,12 @@ def test_links_survive_the_chat_size_limits() -> None:
     others = tuple((f"Outlet {i}", f"https://o{i}.example/{'x' * 150}") for i in range(12))
     d = digest(make_item(1, excerpt=long, also=others)).with_feedback(FeedbackSigner(SECRET).links(BASE))
     (slack,) = webhook_bodies(d, "slack")
-    text = slack["blocks"][3]["text"]["text"]
-    assert len(text) <= SLACK_SECTION_CHARS and re.search(r"\|Not relevant>$", text)
+    # Feed text sits in plain_text sections; the feedback links in the item's context block (mrkdwn).
+    assert all(
+        len(b["text"]["text"]) <= SLACK_SECTION_CHARS for b in slack["blocks"] if b["type"] == "section"
+    )
+    context = [e["text"] for b in slack["blocks"] if b["type"] == "context" for e in b["elements"]]
+    assert any(re.search(r"\|Relevant> · <[^>]+\|Not relevant>$", t) for t in context)
     (discord,) = webhook_bodies(d, "discord")
     desc = discord["embeds"][0]["description"]
     assert len(desc) <= DISCORD_DESCRIPTION_CHARS and desc.endswith(")") and "[Not relevant](" in desc
