@@ -233,6 +233,10 @@ def growth_table(runs: dict[str, list[Day]], every: int, feeds: int, carry: int)
         t.add(*row)
     new_per_day = sum(per_day(i) for i in range(feeds))
     t.notes.append(f"{new_per_day:,} new items a day; SQLite file size after a WAL checkpoint")
+    t.notes.append(
+        "kept forever: no retention; retention 90d: the defaults (items = 90d, keys = 365d, so no key "
+        "record expires within 180 days); retention 30d: items = 30d, keys = 60d; matches are kept in all"
+    )
     for label, rows in runs.items():
         last = rows[-1]
         back = min(30, len(rows) - 1)
