@@ -10,10 +10,11 @@ LOCK_FLAGS := pyproject.toml --extra dev --universal --python-version 3.11 --qui
 
 .PHONY: demo test lint run bench soak clean lock lock-upgrade
 
+# PYTHONWARNINGS: setuptools warns at length about every editable install (the flat layout is intended).
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c $(LOCK) -e ".[dev]"
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install --quiet -c $(LOCK) -e ".[dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -164,3 +164,14 @@ def test_json_listings_and_json_errors(project: Path, tmp_path: Path) -> None:
     assert state["reachable"] is False and "pw" not in down.stdout and "127.0.0.1" in state["database"]
     up = json.loads(run(project, "status", "--json").stdout)
     assert up["reachable"] is True and up["config"] == str(project)
+
+
+def test_profile_list_as_json_and_piped(project: Path) -> None:
+    rows = [json.loads(line) for line in run(project, "profile", "list", "--json").stdout.splitlines()]
+    assert [(r["name"], r["anchors"]["haftar"], r["threshold"]) for r in rows] == [("libya", 2.0, 1.0)]
+    piped = run(project, "profile", "list").stdout.splitlines()
+    assert piped[0].startswith("name\tanchors") and piped[1].startswith("libya\t2\t0\t1")
+    broken = project.parent / "broken.toml"
+    broken.write_text("[profiles.x\n", encoding="utf-8")
+    bad = run(broken, "profile", "list", "--json")
+    assert bad.returncode == 2 and "not valid TOML" in json.loads(bad.stdout)["error"]

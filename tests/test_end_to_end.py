@@ -233,5 +233,5 @@ def test_bad_config_is_one_clear_line(tmp_path: Path, db_url: str) -> None:
         timeout=60,
     )
     assert proc.returncode == 2
-    assert "polling.interval" in proc.stderr and str(config) in proc.stderr
+    assert "[polling] interval" in proc.stderr and str(config) in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -93,7 +93,11 @@ def run(
     ] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Run the service (or one cycle with --once)."""
+    """Run the service (or one cycle with --once).
+
+    With --once the exit code says how the cycle went: 0 all done, 1 a digest was not delivered,
+    3 some feeds could not be polled.
+    """
     from watcher.service import Worker
 
     cfg = settings()
@@ -120,6 +124,22 @@ def run(
     _print_cycle(report)
     if report.storage_fault:
         raise UserError(f"database: {report.storage_fault}")
+    code = cycle_exit_code(report)
+    if code:
+        raise typer.Exit(code)
+
+
+# Exit codes of `run --once` (README: "Exit codes"); 2 is a user error, as for every command.
+EXIT_UNDELIVERED = 1  # a due digest was not delivered (failed, or left for a retry)
+EXIT_FEEDS_FAILED = 3  # every digest went out, but some feeds could not be polled
+
+
+def cycle_exit_code(report) -> int:
+    if any(d.status != "sent" for d in report.digests):
+        return EXIT_UNDELIVERED
+    if report.failed_feeds:
+        return EXIT_FEEDS_FAILED
+    return 0
 
 
 def _serve_with_web(worker, prepared) -> None:
@@ -187,11 +207,22 @@ def demo(
     config: ConfigOpt = None,
 ) -> None:
     """Offline demo: serve bundled sample feeds on 127.0.0.1, run one cycle, write the digests to files."""
-    from watcher.demo import run_demo
+    from watcher.demo import DemoError, demo_seeds, is_demo_folder, run_demo
 
-    report, outbox_dir = run_demo(out_dir, settings())
+    cfg = settings()
+    if out_dir.exists() and not is_demo_folder(out_dir):
+        raise UserError(
+            f"{out_dir} exists and is not a demo folder: the demo starts afresh and would delete it; "
+            "give --out a new or empty folder"
+        )
+    if not cfg.profiles:
+        err.print(f"no profile in {cfg.source}: deriving 'libya' from {demo_seeds()}/", markup=False)
+    try:
+        report, outbox_dir = run_demo(out_dir, cfg)
+    except DemoError as exc:
+        raise UserError(str(exc)) from None
     _print_cycle(report)
-    out.print(f"digest files are in {outbox_dir}/")
+    out.print(f"digest files are in {outbox_dir}/", markup=False)
 
 
 # --- status ----------------------------------------------------------------------------------

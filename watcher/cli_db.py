@@ -16,6 +16,7 @@ from watcher.cli_common import (
     json_mode,
     now,
     out,
+    require_project,
     safe_url,
     settings,
 )
@@ -26,10 +27,28 @@ db_app = typer.Typer(help="Database schema, retention and backups.", no_args_is_
 # --- db --------------------------------------------------------------------------------------
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt = None) -> None:
-    """Create or migrate the schema to the newest version (also done on every start)."""
+    """Create or migrate the schema to the newest version (also done on every start); says which."""
+    from watcher.store import make_engine, upgrade
+    from watcher.store.db import schema_revision
+
     cfg = settings()
-    engine(cfg).dispose()
-    out.print(f"database is up to date: {safe_url(cfg.database.url)}")
+    require_project(cfg)
+    db = cfg.database
+    store = make_engine(db.url, pool_size=db.pool_size, max_overflow=db.max_overflow)
+    try:
+        before = schema_revision(store)
+        upgrade(store)
+        after = schema_revision(store)
+    finally:
+        store.dispose()
+    where = safe_url(db.url)
+    if before is None:
+        said = f"created the schema (revision {after}) in {where}"
+    elif before != after:
+        said = f"migrated {where} from revision {before} to {after}"
+    else:
+        said = f"already up to date (revision {after}): {where}"
+    out.print(said, markup=False, highlight=False)
 
 
 @db_app.command("prune")

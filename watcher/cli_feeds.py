@@ -29,7 +29,7 @@ from watcher.cli_common import (
     when,
     write_output,
 )
-from watcher.config import parse_duration
+from watcher.config import format_duration, parse_duration
 
 feeds_app = typer.Typer(help="Follow, list, test and import feeds.", no_args_is_help=True)
 
@@ -40,8 +40,16 @@ def feeds_add(
     url: str,
     name: Annotated[str | None, typer.Option(help="A display name.")] = None,
     interval: Annotated[str | None, typer.Option(help="Polling interval, e.g. 15m.")] = None,
+    check: Annotated[
+        bool, typer.Option("--check/--no-check", help="Fetch it first and refuse what is not a feed.")
+    ] = True,
+    config: ConfigOpt = None,
 ) -> None:
-    """Follow a feed (stored in the database; feeds in the config file are followed too)."""
+    """Follow a feed (stored in the database; feeds in the config file are followed too).
+
+    The URL is fetched first: an unreachable address or a page that is not a feed is refused
+    (a web page that advertises its feed names it). --no-check adds it without a look.
+    """
     from watcher.fetch import FetchError, check_url
     from watcher.store.feeds import add_feed
 
@@ -49,23 +57,71 @@ def feeds_add(
     try:
         check_url(url, cfg.polling.allow_private_networks)
     except FetchError as exc:
-        if exc.kind != "dns":
+        if exc.kind != "dns" or check:
             raise UserError(f"refused: {exc}") from None
         # A name that does not resolve today may tomorrow; every fetch is checked again anyway.
-        err.print(f"warning: {exc}; following it anyway", highlight=False)
-    seconds = _duration(interval) if interval else None
+        err.print(f"warning: {clean(exc)}; following it anyway", highlight=False, markup=False)
+    seconds = _duration(interval, cfg) if interval else None
     store = engine(cfg)
+    what = ""
+    if check:
+        url, what = _check_feed(cfg, url)
     if add_feed(store, url, name, seconds, now()):
-        out.print(f"following {url}")
+        out.print(f"following {url}{what}", markup=False, highlight=False)
     else:
-        out.print(f"already following {url}")
+        out.print(f"already following {url}", markup=False, highlight=False)
 
 
-def _duration(value: str) -> float:
+def _check_feed(cfg, url: str) -> tuple[str, str]:
+    """Fetch and parse ``url``; returns the URL to follow and a few words on what it holds."""
+    from watcher.fetch import FetchError
+
     try:
-        return parse_duration(value)
+        _got, parsed = _fetch_parse(cfg, url)
+    except FetchError as exc:
+        # The message names the URL already.
+        raise UserError(f"{exc}; not added (check the address, or add it anyway with --no-check)") from None
+    if parsed.entries or not parsed.problem:
+        return url, f" ({clean(parsed.title) or 'untitled'}: {len(parsed.entries)} entries now)"
+    if parsed.alternates:
+        offered = parsed.alternates[0]
+        if sys.stdin.isatty() and typer.confirm(
+            f"{url} is a web page, not a feed; it advertises {offered}. Follow that instead?", default=True
+        ):
+            return _check_feed(cfg, offered)
+        listed = ", ".join(clean(a) for a in parsed.alternates)
+        raise UserError(
+            f"{url} is a web page, not a feed; it advertises {listed}: "
+            f"follow that with `watcher feeds add {clean(offered)}`"
+        )
+    raise UserError(f"{url}: not a feed ({parsed.problem}); not added (add it anyway with --no-check)")
+
+
+def _fetch_parse(cfg, url: str):
+    from watcher.fetch import fetch, make_client
+    from watcher.parse import parse_feed
+    from watcher.pipeline import fetch_limits
+
+    with make_client(cfg.polling.user_agent) as client:
+        got = fetch(client, url, etag=None, last_modified=None, limits=fetch_limits(cfg.polling))
+    body = got.body or b""
+    return got, parse_feed(
+        body, url=got.url, content_type=got.content_type, now=now(), parser=cfg.polling.parser
+    )
+
+
+def _duration(value: str, cfg) -> float:
+    try:
+        seconds = parse_duration(value)
     except ValueError as exc:
         raise UserError(f"--interval: {exc}") from None
+    lo, hi = cfg.polling.min_interval, cfg.polling.max_interval
+    if not lo <= seconds <= hi:
+        raise UserError(
+            f"--interval {value}: outside [polling] min_interval..max_interval "
+            f"({format_duration(lo)}..{format_duration(hi)}) in {cfg.source}, so it would never apply"
+        )
+    return seconds
 
 
 @feeds_app.command("remove")
@@ -143,9 +199,8 @@ def feeds_test(
 
     Exits 1 when nothing in it could be read as a feed (an HTML page, an error page).
     """
-    from watcher.fetch import FetchError, fetch, make_client
+    from watcher.fetch import FetchError
     from watcher.parse import parse_feed
-    from watcher.pipeline import fetch_limits
     from watcher.profiles import compile_profiles
 
     cfg = settings()
@@ -156,16 +211,16 @@ def feeds_test(
         except OSError as exc:
             raise UserError(f"{path}: {describe_os_error(exc, path)}") from None
     elif target.lower().startswith(("http://", "https://")):
-        with make_client(cfg.polling.user_agent) as client:
-            try:
-                got = fetch(client, target, etag=None, last_modified=None, limits=fetch_limits(cfg.polling))
-            except FetchError as exc:
-                raise UserError(str(exc)) from None
-        body, url, ctype = got.body or b"", got.url, got.content_type
-        out.print(f"HTTP {got.status}, {len(body)} bytes, {esc(ctype or 'no content type')}", highlight=False)
+        try:
+            got, parsed = _fetch_parse(cfg, target)
+        except FetchError as exc:
+            raise UserError(str(exc)) from None
+        size, ctype = len(got.body or b""), got.content_type
+        out.print(f"HTTP {got.status}, {size} bytes, {esc(ctype or 'no content type')}", highlight=False)
     else:
         raise UserError(f"{target}: no such file, and not an http(s) URL")
-    parsed = parse_feed(body, url=url, content_type=ctype, now=now(), parser=cfg.polling.parser)
+    if path is not None:
+        parsed = parse_feed(body, url=url, content_type=ctype, now=now(), parser=cfg.polling.parser)
     out.print(f"feed: {clean(parsed.title) or '(untitled)'}, {len(parsed.entries)} entries", markup=False)
     if parsed.problem:
         out.print(f"[yellow]problem:[/] {esc(parsed.problem)}", highlight=False)

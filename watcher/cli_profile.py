@@ -8,6 +8,7 @@ other sections are being edited. Errors are one line on stderr and exit 2.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 import tomllib
@@ -21,9 +22,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from watcher.cli_common import ConfigOpt
+from watcher.cli_common import ConfigOpt, JsonOpt, Listing, in_json_mode, json_line, json_mode
 from watcher.profiles import ProfileSpec, compile_profiles, derive_profile, explain_text, spec_to_toml
 from watcher.profiles.evaluate import EvalDataError, evaluate, format_report, load_labeled
+from watcher.profiles.merge import MergeReport, merge_into
 from watcher.profiles.suggest import suggest_details
 
 profile_app = typer.Typer(help="Derive, inspect and tune keyword profiles.", no_args_is_help=True)
@@ -35,6 +37,8 @@ ProfileOpt = Annotated[str | None, typer.Option("--profile", "-p", help="Only th
 
 
 def _fail(message: str) -> NoReturn:
+    if in_json_mode():
+        json_line({"error": message})
     err.print("error:", style="red", end=" ")
     err.print(message, markup=False)
     raise typer.Exit(2)
@@ -80,7 +84,19 @@ def _read_seeds(seeds: Path) -> list[str]:
     files = sorted(seeds.glob("*.txt")) if seeds.is_dir() else []
     if not files:
         _fail(f"no seed articles (*.txt) in {seeds}")
-    return [f.read_text(encoding="utf-8", errors="replace") for f in files]
+    texts = []
+    for f in files:
+        try:
+            texts.append(f.read_text(encoding="utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            # Decoding by a guess would put fragments of mis-read words into the profile: refuse instead.
+            _fail(
+                f"{f}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                "save it as UTF-8 (e.g. with iconv -f latin1 -t utf-8) and run again"
+            )
+        except OSError as exc:
+            _fail(f"{f}: {exc.strerror or exc}")
+    return texts
 
 
 def _profiles_or_derived(config: Path | None, seeds: Path, only: str | None) -> dict[str, ProfileSpec]:
@@ -120,8 +136,24 @@ def derive(
     name: Annotated[str, typer.Option("--name", help="Profile name.")] = "libya",
     seeds: SeedsOpt = Path("seeds"),
     config: ConfigOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="The profile exists: add what the seeds bring and keep all that is there (backup first).",
+        ),
+    ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="With --force: replace the profile with the derivation (backup first)."
+        ),
+    ] = False,
 ) -> None:
-    """Derive a profile from seed articles and write it into the config as [profiles.NAME]."""
+    """Derive a profile from seed articles and write it into the config as [profiles.NAME].
+
+    An existing profile is never overwritten silently: without --force nothing is written.
+    """
     texts = _read_seeds(seeds)
     spec = derive_profile(texts)
     path = _config_file(config)
@@ -133,17 +165,69 @@ def derive(
     if profiles is None:
         profiles = tomlkit.table(is_super_table=True)
         doc.add("profiles", profiles)
-    profiles[name] = spec_to_toml(spec)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    existing = profiles.get(name)
+    if existing is not None and not force:
+        _fail(
+            f"[profiles.{name}] already exists in {path} and may hold your edits; nothing written. "
+            f"--force adds what the seeds bring and keeps everything there; --force --replace starts "
+            f"over (either way the old file is kept as a backup); --name NEW writes a new profile"
+        )
+    if replace and not force:
+        _fail("--replace overwrites a profile: give --force with it")
+    report = None
+    if existing is None or replace:
+        profiles[name] = spec_to_toml(spec)
+    else:
+        report = merge_into(existing, spec)
+        try:
+            ProfileSpec.model_validate(existing.unwrap())
+        except ValidationError as exc:
+            _fail(f"{path}: [profiles.{name}] would not be valid after the merge: {_describe(exc)}")
+    backup = None
+    if existing is not None:
+        backup = path.with_name(f"{path.name}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.bak")
+        shutil.copy2(path, backup)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror or exc}")
+    if report is not None:
+        _print_merge(name, path, backup, len(texts), report)
+        return
+    verb = "replaced" if existing is not None else "wrote"
+    out.print(f"{verb} [profiles.{name}] in {path} from {len(texts)} seed article(s)", markup=False)
+    if backup:
+        out.print(f"  the previous file is {backup}", markup=False)
     anchors = ", ".join(sorted(spec.anchors, key=lambda t: (-spec.anchors[t], t)))
-    out.print(f"wrote [profiles.{name}] to {path} from {len(texts)} seed article(s)", markup=False)
     out.print(f"  anchors ({len(spec.anchors)}): {anchors}", markup=False)
     top = ", ".join(list(spec.terms)[:15])
     out.print(f"  context terms: {len(spec.terms)} (top: {top})", markup=False)
     if spec.ambiguous:
         out.print(f"  ambiguous: {', '.join(spec.ambiguous)}", markup=False)
     out.print(f"  threshold: {spec.threshold:g}", markup=False)
+
+
+def _print_merge(name: str, path: Path, backup: Path | None, n_seeds: int, report: MergeReport) -> None:
+    added = report.added
+    total = sum(len(v) for v in added.values())
+    out.print(
+        f"merged into [profiles.{name}] in {path} from {n_seeds} seed article(s): {total} added, "
+        "everything already there kept",
+        markup=False,
+    )
+    for section in ("anchors", "terms", "ambiguous"):
+        if added.get(section):
+            out.print(f"  added {section} ({len(added[section])}): {', '.join(added[section])}", markup=False)
+    for label, items in (
+        ("kept your weights", report.kept_weights),
+        ("kept your settings", report.kept_settings),
+        ("kept terms the seeds do not give", report.kept_only_yours),
+    ):
+        if items:
+            out.print(f"  {label} ({len(items)}): {', '.join(items)}", markup=False)
+    if backup:
+        out.print(f"  the previous file is {backup}", markup=False)
 
 
 @profile_app.command("explain")
@@ -172,30 +256,70 @@ def explain(
     scorer = compile_profiles(specs)
     for score in scorer.score(title, summary, source):
         spec = specs[score.profile]
-        origins = {term: spec.origin_of(term) for term, _ in score.hits}
-        out.print(explain_text(score, spec.threshold, origins), markup=False)
+        out.print(_explained(score, spec), markup=False)
+        if score.reason and score.reason.startswith("excluded"):
+            # Say what the exclusion vetoed: the same item scored as if the profile had no exclusions.
+            bare = spec.model_copy(update={"exclude": [], "exclude_sources": []})
+            would = compile_profiles({score.profile: bare}).score(title, summary, source)[0]
+            if would.hits:
+                lines = _explained(would, spec).splitlines()[1:]
+                out.print(
+                    f"  without the exclusion it would score {would.score:.2f}:\n" + "\n".join(lines),
+                    markup=False,
+                )
+
+
+def _explained(score, spec: ProfileSpec) -> str:
+    origins = {term: spec.origin_of(term) for term, _ in score.hits}
+    text = explain_text(score, spec.threshold, origins)
+    notes = _weight_notes(score, spec)
+    if notes:
+        text += "\n  less than the weight in the config:\n" + "\n".join(f"    {n}" for n in notes)
+    return text
+
+
+def _weight_notes(score, spec: ProfileSpec) -> list[str]:
+    """Why a contribution differs from the configured weight (further anchors count half, the context cap)."""
+    notes = []
+    strongest = True
+    for term, contribution in score.hits:
+        if term in spec.anchors:
+            weight = spec.anchors[term]
+            if strongest and abs(contribution - weight) <= 0.005:
+                strongest = False
+            elif abs(contribution - weight) > 0.005:
+                notes.append(f"{term}: weight {weight:g}, counts half: each anchor after the strongest does")
+        elif term in spec.terms:
+            weight = spec.terms[term]
+            if contribution and abs(contribution - weight) > 0.005:
+                notes.append(
+                    f"{term}: weight {weight:g}, scaled down: context terms add at most {spec.context_cap:g}"
+                )
+    return notes
 
 
 @profile_app.command("list")
-def list_profiles(config: ConfigOpt = None) -> None:
+def list_profiles(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Configured profiles: anchors, terms, threshold."""
+    json_mode(as_json)
     path = _config_file(config)
     specs = _load_profiles(path)
-    if not specs:
-        out.print(f"no profiles in {path}; run `watcher profile derive`", markup=False)
+    if as_json:
+        for name, spec in sorted(specs.items()):
+            json_line({"name": name, **spec.model_dump()})
         return
-    table = Table("name", "anchors", "terms", "threshold", "ambiguous", "excludes", "description")
+    listing = Listing("name", "anchors", "terms", "threshold", "ambiguous", "excludes", "description")
     for name, spec in sorted(specs.items()):
-        table.add_row(
+        listing.row(
             name,
-            str(len(spec.anchors)),
-            str(len(spec.terms)),
+            len(spec.anchors),
+            len(spec.terms),
             f"{spec.threshold:g}",
-            str(len(spec.ambiguous)),
-            str(len(spec.exclude) + len(spec.exclude_sources)),
+            len(spec.ambiguous),
+            len(spec.exclude) + len(spec.exclude_sources),
             spec.description,
         )
-    out.print(table)
+    listing.print(out, empty=f"no profiles in {path}; run `watcher profile derive`")
 
 
 @profile_app.command("suggest")
@@ -230,10 +354,19 @@ def suggest(
         where = str(items)
     if not matched:
         _fail(f"no item in {where} matches profile {name!r}: nothing to learn from")
+    found = suggest_details(specs[name], matched, background, limit=limit)
+    if not found:
+        out.print(
+            f"no new terms to suggest for {name}: every word that recurs in the {len(matched)} matched "
+            f"item(s) of {where} is already in the profile, too common, or seen only once; "
+            "try again when more items have matched",
+            markup=False,
+        )
+        return
     table = Table(
         "term", "score", "matched items", "kind", title=f"suggestions for {name} ({len(matched)} matched)"
     )
-    for s in suggest_details(specs[name], matched, background, limit=limit):
+    for s in found:
         table.add_row(s.term, f"{s.score:.2f}", str(s.docs), s.note or ("anchor?" if s.name else "term"))
     out.print(table)
     out.print(

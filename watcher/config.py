@@ -35,6 +35,7 @@ class ConfigError(Exception):
     """A config file that cannot be used; the message names the file and the key."""
 
 
+MAX_DURATION_S = 3650 * 86400.0  # ten years: any longer is a typo (and overflows date arithmetic)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
@@ -52,7 +53,17 @@ def parse_duration(value: Any) -> float:
         seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
     if seconds <= 0:
         raise ValueError("a duration must be positive")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"{value!r} is longer than {MAX_DURATION_S // 86400:.0f} days, surely a typo")
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``21600`` → ``6h``: the largest unit that divides it evenly."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -107,7 +118,35 @@ class PollingSettings(_Strict):
     # Parse in this many worker processes (0: in the polling threads). Off by default: on a small
     # machine the processes' start-up and the copying cost more than they save (BENCHMARKS.md).
     parse_processes: int = Field(default=0, ge=0, le=64)
-    user_agent: str = "watcher/0.1 (+https://github.com/watcher-news/watcher)"
+    # What feed servers see. Default: "watcher/VERSION", plus "(+CONTACT)" when `contact` is set (a URL
+    # or an email where the operator can be reached); `user_agent` replaces the whole string.
+    contact: str | None = None
+    user_agent: str = ""
+
+    @model_validator(mode="after")
+    def _intervals_in_order(self) -> PollingSettings:
+        lo, hi = self.min_interval, self.max_interval
+        if lo > hi:
+            raise ValueError(
+                f"min_interval ({format_duration(lo)}) is longer than max_interval ({format_duration(hi)})"
+            )
+        if not lo <= self.interval <= hi:
+            raise ValueError(
+                f"interval ({format_duration(self.interval)}) must lie between min_interval "
+                f"({format_duration(lo)}) and max_interval ({format_duration(hi)}), which bound all polling"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _user_agent(self) -> PollingSettings:
+        if not self.user_agent:
+            from watcher import version
+
+            contact = f" (+{self.contact})" if self.contact else ""
+            self.user_agent = f"watcher/{version()}{contact}"
+        if any(ord(c) < 32 or ord(c) == 127 for c in self.user_agent):
+            raise ValueError("user_agent and contact must be one line of printable text")
+        return self
 
 
 class RetentionSettings(_Strict):
@@ -211,6 +250,22 @@ class DigestSettings(_Strict):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        from email_validator import EmailNotValidError, validate_email
+
+        for address in v:
+            try:
+                # Syntax only (no DNS); internal host names without a dot are allowed.
+                validate_email(address, check_deliverability=False, globally_deliverable=False)
+            except EmailNotValidError as exc:
+                why = str(exc).rstrip(".")
+                raise ValueError(
+                    f"{address!r} is not an email address ({why[:1].lower()}{why[1:]})"
+                ) from None
         return v
 
     @model_validator(mode="after")
@@ -334,6 +389,18 @@ class Settings(_Strict):
     source: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
+    def _feed_intervals(self) -> Settings:
+        lo, hi = self.polling.min_interval, self.polling.max_interval
+        for f in self.feeds:
+            if f.interval is not None and not lo <= f.interval <= hi:
+                raise ValueError(
+                    f"feed {f.name or f.url!r}: interval {format_duration(f.interval)} is outside [polling] "
+                    f"min_interval..max_interval ({format_duration(lo)}..{format_duration(hi)}), "
+                    "so it would never apply; change one or the other"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _references(self) -> Settings:
         names = [d.name for d in self.digests]
         dupes = {n for n in names if names.count(n) > 1}
@@ -375,13 +442,10 @@ def config_path() -> Path:
     return Path(os.environ.get("WATCHER_CONFIG") or DEFAULT_CONFIG)
 
 
-def _describe(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts)
+def _describe(err: ValidationError, data: dict[str, Any]) -> str:
+    from watcher.config_errors import describe
+
+    return describe(err, data, Settings)
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -406,6 +470,6 @@ def load_settings(path: Path | None = None) -> Settings:
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_describe(exc)}") from None
+        raise ConfigError(f"{path}: {_describe(exc, data)}") from None
     settings.source = path
     return settings

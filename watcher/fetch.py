@@ -50,7 +50,7 @@ __all__ = [
     "parse_retry_after",
 ]
 
-DEFAULT_USER_AGENT = "watcher/0.1 (+https://github.com/watcher-news/watcher)"
+DEFAULT_USER_AGENT = "watcher"  # the config's [polling] user_agent is what the service sends
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"

@@ -546,7 +546,7 @@ class Worker:
             signal.signal(signal.SIGINT, on_signal)
         log.info(
             "watcher running: %d feeds, %d profiles, %d digests, tick %ss",
-            len(self.settings.feeds),
+            feed_store.followed_count(self.engine),  # the config's and those added with `feeds add`
             len(self.settings.profiles),
             len(self.settings.digests),
             tick,

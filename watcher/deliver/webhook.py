@@ -8,13 +8,14 @@ from typing import Any
 
 import httpx
 
+from watcher import version
 from watcher.deliver.errors import classify_http_exception, classify_response
 from watcher.digest.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
-USER_AGENT = "watcher/0.1 (digest webhook)"
+USER_AGENT = f"watcher/{version()} (digest webhook)"
 
 
 def encode_body(body: dict[str, Any]) -> bytes:

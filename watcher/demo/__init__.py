@@ -19,6 +19,7 @@ from watcher.profiles import derive_profile
 from watcher.service import CycleReport, Worker
 
 FEEDS_DIR = Path(__file__).parent / "feeds"
+SEEDS_DIR = Path(__file__).parent / "seeds"  # the four Libya seed articles, so the demo runs anywhere
 FEED_SUFFIXES = {".xml", ".atom", ".json", ".rss"}
 
 
@@ -47,13 +48,14 @@ def serve_directory(folder: Path) -> Iterator[str]:
 
 
 def demo_settings(base: Settings, base_url: str, out_dir: Path, seeds_dir: Path = Path("seeds")) -> Settings:
-    """The user's profiles (or ones derived from the seeds) over the bundled feeds, on a fresh SQLite file."""
+    """The user's profiles (or one derived from the seeds) over the bundled feeds, on a fresh SQLite file.
+
+    With no profile in the config, the seeds come from ``seeds_dir`` when it holds any, else
+    from the seed articles bundled with the demo.
+    """
     profiles = dict(base.profiles)
     if not profiles:
-        texts = [p.read_text(encoding="utf-8") for p in sorted(seeds_dir.glob("*.txt"))]
-        if not texts:
-            raise FileNotFoundError(f"no profile in the config and no seed articles in {seeds_dir}/")
-        profiles = {"libya": derive_profile(texts)}
+        profiles = {"libya": derive_profile(_seed_texts(seeds_dir))}
     feeds = [
         FeedSettings(url=f"{base_url}/{p.name}", name=p.stem.replace("-", " ").title())
         for p in sorted(FEEDS_DIR.iterdir())
@@ -77,11 +79,41 @@ def demo_settings(base: Settings, base_url: str, out_dir: Path, seeds_dir: Path 
     )
 
 
+MARKER = ".watcher-demo"
+_DEMO_FILES = {MARKER, "outbox", "watcher.db", "watcher.db-wal", "watcher.db-shm", "watcher.db.lock"}
+
+
+class DemoError(Exception):
+    """The demo cannot run as asked; the message says why."""
+
+
+def is_demo_folder(folder: Path) -> bool:
+    """True for an empty folder or one a demo wrote (never delete anything else)."""
+    if not folder.is_dir():
+        return False
+    return {p.name for p in folder.iterdir()} <= _DEMO_FILES
+
+
+def demo_seeds(seeds_dir: Path = Path("seeds")) -> Path:
+    """The seed articles the demo uses: the project's ``seeds/`` if it has any, else the bundled ones."""
+    return seeds_dir if any(seeds_dir.glob("*.txt")) else SEEDS_DIR
+
+
+def _seed_texts(seeds_dir: Path) -> list[str]:
+    return [p.read_text(encoding="utf-8") for p in sorted(demo_seeds(seeds_dir).glob("*.txt"))]
+
+
 def run_demo(out_dir: Path, base: Settings) -> tuple[CycleReport, Path]:
     """Run one cycle against the bundled feeds; returns the report and where the digests were written."""
     if out_dir.exists():
+        if not is_demo_folder(out_dir):
+            raise DemoError(
+                f"{out_dir} exists and is not a demo folder: the demo starts afresh and would delete it; "
+                "give --out a new or empty folder"
+            )
         shutil.rmtree(out_dir)  # a fresh run every time, so the demo always has something to show
     out_dir.mkdir(parents=True)
+    (out_dir / MARKER).write_text("written by `watcher demo`; the next demo run replaces this folder\n")
     outbox_dir = out_dir / "outbox"
     with serve_directory(FEEDS_DIR) as base_url:
         settings = demo_settings(base, base_url, out_dir)

@@ -52,6 +52,7 @@ class DigestView:
     count: int
     profiles: tuple[str, ...]
     sections: tuple[SectionView, ...]
+    matches: int = 0  # matched items behind the ``count`` stories (copies from several feeds fold into one)
 
     @property
     def items(self) -> tuple[ItemView, ...]:
@@ -103,4 +104,5 @@ def digest_view(digest: Digest) -> DigestView:
         count=len(g.items),
         profiles=profile_names(digest),
         sections=sections,
+        matches=len(digest.match_ids),
     )

@@ -138,6 +138,20 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def schema_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at (None: no schema yet)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 def dialect_insert(engine: Engine, table: Table) -> Insert:
     """An INSERT that knows ON CONFLICT on both backends."""
     if engine.dialect.name == "postgresql":

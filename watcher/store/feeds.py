@@ -298,6 +298,14 @@ class Health:
     last_poll: datetime | None
 
 
+def followed_count(engine: Engine) -> int:
+    """Feeds followed, whether from the config or added on the command line."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(select(func.count()).select_from(Feed).where(Feed.status != "removed")).scalar_one()
+        )
+
+
 def _shown_status(status: str, last_polled: datetime | None) -> str:
     """A feed never polled yet is ``new``, not ``ok``: nothing is known about it."""
     return "new" if status == "ok" and last_polled is None else status
