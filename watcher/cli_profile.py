@@ -216,7 +216,7 @@ def _print_merge(name: str, path: Path, backup: Path | None, n_seeds: int, repor
         "everything already there kept",
         markup=False,
     )
-    for section in ("anchors", "terms", "ambiguous"):
+    for section in ("anchors", "terms", "ambiguous", "sections"):
         if added.get(section):
             out.print(f"  added {section} ({len(added[section])}): {', '.join(added[section])}", markup=False)
     for label, items in (

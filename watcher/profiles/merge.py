@@ -13,7 +13,7 @@ from typing import Any
 
 import tomlkit
 
-from watcher.profiles.spec import ProfileSpec
+from watcher.profiles.spec import ProfileSpec, spec_to_toml
 from watcher.profiles.text import normalize_term
 
 
@@ -68,6 +68,10 @@ def merge_into(table: Any, derived: ProfileSpec) -> MergeReport:
     for key, value in (("threshold", derived.threshold), ("context_cap", derived.context_cap)):
         if key in table and abs(float(table[key]) - value) > 0.005:
             report.kept_settings.append(f"{key} {float(table[key]):g} (derived: {value:g})")
-        elif key not in table:
-            table.add(key, round(value, 2))
+    # Any other part of a derived profile the table lacks (e.g. a newer version's tables) goes in whole.
+    fresh = spec_to_toml(derived)
+    for key in fresh:
+        if key not in table:
+            table.add(key, fresh[key])
+            report.added.setdefault("sections", []).append(key)
     return report
