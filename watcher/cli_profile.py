@@ -183,6 +183,12 @@ def derive(
             ProfileSpec.model_validate(existing.unwrap())
         except ValidationError as exc:
             _fail(f"{path}: [profiles.{name}] would not be valid after the merge: {_describe(exc)}")
+    if report is not None and not report.changed:
+        out.print(
+            f"[profiles.{name}] in {path} already holds all that the seeds give: nothing written",
+            markup=False,
+        )
+        return
     backup = None
     if existing is not None:
         backup = path.with_name(f"{path.name}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.bak")
