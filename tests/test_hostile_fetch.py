@@ -191,7 +191,7 @@ def test_run_once_ends_near_its_deadline(srv: FeedServer, tmp_path: Path) -> Non
         cwd=tmp_path,
     )
     took = time.monotonic() - start
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 3, proc.stderr  # run --once: 3 = some feeds could not be polled (the slow one)
     # Unbounded, the trickle (about 100 header bytes at 2 a second) holds it for some 50 s; the slack
     # is for interpreter start-up and migrations on a loaded machine.
     assert took < 2 + 12, f"run --once took {took:.1f}s with a 2 s deadline"
