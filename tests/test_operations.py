@@ -69,7 +69,7 @@ def test_backup_of_a_database_being_written(tmp_path: Path) -> None:
 def test_backup_command(tmp_path: Path) -> None:
     cfg = tmp_path / "watcher.toml"
     cfg.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "w.db"}"\n', encoding="utf-8")
-    assert watcher(cfg, "feeds", "add", "https://news.example/rss.xml").returncode == 0
+    assert watcher(cfg, "feeds", "add", "https://news.example/rss.xml", "--no-check").returncode == 0
     done = watcher(cfg, "db", "backup", str(tmp_path / "b.db"))
     assert done.returncode == 0 and "backed up" in done.stdout, done.stderr
     with sqlite3.connect(tmp_path / "b.db") as copy:

@@ -281,7 +281,7 @@ def test_config_and_cli(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="keys must be at least as long as items"):
         load_settings(bad)
     bad.write_text('[retention]\nmatches = "someday"\n')
-    with pytest.raises(ConfigError, match=r"retention\.matches: 'someday' is not a duration"):
+    with pytest.raises(ConfigError, match=r"\[retention\] matches: 'someday' is not a duration"):
         load_settings(bad)
     ok = tmp_path / "ok.toml"
     ok.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "w.db"}"\n[retention]\nmatches = "forever"\n')
