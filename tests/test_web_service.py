@@ -267,6 +267,8 @@ def _shot(driver, name: str, folder: Path) -> None:  # type: ignore[no-untyped-d
 
 def test_browser_follows_not_relevant_confirms_and_sees_the_verdict(service: Service, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import presence_of_element_located
+    from selenium.webdriver.support.wait import WebDriverWait
 
     (mail,) = service.sink.messages
     page = tmp_path / "digest.html"
@@ -282,9 +284,11 @@ def test_browser_follows_not_relevant_confirms_and_sees_the_verdict(service: Ser
         match_id, verdict = FeedbackSigner(SECRET).read(link.get_attribute("href").rsplit("/", 1)[1])
         assert verdict == "not_relevant"
         link.click()
-
-        assert driver.find_element(By.TAG_NAME, "h1").text == "Is this item on the story?"
-        assert driver.current_url.startswith(f"{service.base}/feedback/")
+        # A click that navigates returns before the next page is there: wait for it, then look.
+        wait = WebDriverWait(driver, 20)
+        wait.until(lambda d: d.current_url.startswith(f"{service.base}/feedback/"))
+        heading = wait.until(presence_of_element_located((By.TAG_NAME, "h1")))
+        assert heading.text == "Is this item on the story?"
         # Opening the page recorded nothing.
         shown = httpx.get(f"{service.base}/matches.json", timeout=10).json()["matches"]
         assert {m["id"]: m["verdict"] for m in shown}[match_id] is None
@@ -292,7 +296,7 @@ def test_browser_follows_not_relevant_confirms_and_sees_the_verdict(service: Ser
 
         driver.find_element(By.ID, "note").send_keys("A health story, not the diplomacy we follow")
         driver.find_element(By.CSS_SELECTOR, "button.primary").click()
-        notice = driver.find_element(By.CSS_SELECTOR, ".notice.done").text
+        notice = wait.until(presence_of_element_located((By.CSS_SELECTOR, ".notice.done"))).text
         assert notice.startswith("Recorded: not relevant.")
 
         driver.get(f"{service.base}/matches")
