@@ -128,6 +128,18 @@ class Untrusted(Exception):
 _local = threading.local()  # an lxml parser must not be shared between threads
 
 
+class _NoExternalDtd(etree.Resolver):
+    """An external DTD (``<!DOCTYPE rss SYSTEM "http://…/rss-0.91.dtd">``) reads as empty.
+
+    libxml2 asks for the external subset even with DTD loading off; with ``no_network`` that
+    request fails the parse, and a local path would be read. feedparser (expat) ignores the
+    external subset, so an empty one gives what feedparser gives, and nothing is fetched or read.
+    """
+
+    def resolve(self, system_url: str, public_id: str, context: Any) -> Any:
+        return self.resolve_string("", context)
+
+
 def _parser() -> etree.XMLParser:
     parser = getattr(_local, "parser", None)
     if parser is None:
@@ -142,6 +154,7 @@ def _parser() -> etree.XMLParser:
             remove_pis=True,
             collect_ids=False,
         )
+        parser.resolvers.add(_NoExternalDtd())
     return parser
 
 
@@ -358,8 +371,6 @@ def _person(el: Any) -> str:
     return name or email
 
 
-
-
 def _has_nested(root: Any, item_tag: str) -> bool:
     """Is a field element anywhere deeper than a direct child of an entry? (Rare: media:group.)
 
@@ -501,7 +512,7 @@ def _feed_fields(channel: Any, base: str | None) -> dict[str, Any]:
     for child in channel:
         name = _name(child)
         if name == "title" and not title_set:
-            feed["title"] = _text_value(child, "text/plain")[0] if len(child) == 0 else _content(child, "x")
+            feed["title"] = _text_value(child, "text/plain")[0]
             title_set = bool(feed["title"])
         elif name == "link":
             href = _href(child)
@@ -536,8 +547,12 @@ def parse_xml(
     except (ValueError, LookupError) as exc:
         raise Untrusted("xml", str(exc)) from None
     doc = root.getroottree().docinfo
-    if doc.internalDTD is not None and doc.internalDTD.iterentities():
+    if doc.internalDTD is not None and next(doc.internalDTD.iterentities(), None) is not None:
         raise Untrusted("dtd", "the document declares entities")
+    # With an external DTD (read as empty) an undefined entity is no error to libxml2: its
+    # reference stays in the tree, where feedparser would make something else of it.
+    if doc.system_url is not None and next(root.iter(etree.Entity), None) is not None:
+        raise Untrusted("dtd", "a reference to an entity of an external DTD")
     tag = root.tag if isinstance(root.tag, str) else ""
     if tag == "rss":
         channel = root.find("channel")
