@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
@@ -12,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from watcher.parse import HTML_PAGE, NO_ENTRIES, canonical_link, html_to_text, parse_feed, shorten
+from watcher.parse import (
+    _PLAIN_URL,
+    HTML_PAGE,
+    NO_ENTRIES,
+    _canonical_full,
+    canonical_link,
+    html_to_text,
+    parse_feed,
+    shorten,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 FEED_URL = "https://news.example.org/feeds/world.xml"
@@ -186,6 +196,29 @@ def test_shorten() -> None:
 )
 def test_canonical_link(link: str, expected: str | None) -> None:
     assert canonical_link(link) == expected
+
+
+def test_canonical_link_shortcut_gives_what_the_full_steps_give() -> None:
+    """Plain URLs skip urljoin/w3lib/urlsplit; over URLs built from the characters and hosts where
+    those steps change something (ports, "%", quotes, ";", IDNA, IPv6, userinfo, tracking names),
+    the shortcut must give exactly what the full steps give, with and without a base."""
+    rng = random.Random(14)
+    schemes = ["http://", "https://", "HTTP://", "Https://", "ftp://", "http:/", "//"]
+    hosts = ["a.example", "A.Example.COM", "127.0.0.1", "0x7f.1", "xn--bcher-kva.example", "ab--c.example",
+             "a..b", "x.example:8080", "x.example:0080", "x.example:99999", "u:p@h.example", "[::1]",
+             "h.example.", "h_x.example", "h.example:", "bücher.example"]  # fmt: skip
+    pieces = [*"/aB-._~!$&'()*+,;=:@%é|[]\\^`{\"<?#", " ", "\t", "\n", "..", "%2e", "%41", "%zz", "//"]
+    pieces += ["utm_source=x", "fbclid=1", "a=1", "UTM_Medium=2", "utm%5Fsource=3"]
+    bases = [None, "https://base.example/dir/page", "http://b.example/", "HTTP://c.example/x;y"]
+    shortcut = 0
+    plain = [p for p in pieces if _PLAIN_URL.fullmatch("http://h/" + p)]
+    for _ in range(8_000):
+        some = plain if rng.random() < 0.5 else pieces  # half of them likely to take the shortcut
+        url = rng.choice(schemes) + rng.choice(hosts) + "".join(rng.choices(some, k=rng.randint(0, 8)))
+        shortcut += bool(_PLAIN_URL.fullmatch(url))
+        for base in bases:
+            assert canonical_link(url, base) == _canonical_full(url.strip(), base), (url, base)
+    assert shortcut > 300  # the shortcut was exercised, not only the full steps
 
 
 # ---------------------------------------------------------------- problems

@@ -122,9 +122,29 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _LOOKS_LIKE_TAG = re.compile(r"<(?:[a-zA-Z][\w:-]*(?:\s[^<>]*)?|/[a-zA-Z][\w:-]*\s*|!--.*?--)>", re.S)
 
 
-_BLOCK_TAG = re.compile(
-    r"<(/?)(" + "|".join(sorted(_TextExtractor.BLOCK, key=len, reverse=True)) + r")(?=[\s/>])", re.I
-)
+def _alternation(words: Iterable[str]) -> str:
+    """A regex matching any of ``words``, as a trie ("p(?:re)?"): the engine tries one branch per
+    character instead of every word at every "<"."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def branch(node: dict[str, Any]) -> str:
+        alts = [re.escape(ch) + branch(sub) for ch, sub in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return branch(trie)
+
+
+# The "<" of a block element's tag: a space goes before it. A literal replacement (no group
+# reference) keeps re.sub in C.
+_BLOCK_TAG = re.compile(r"<(?=/?" + _alternation(_TextExtractor.BLOCK) + r"[\s/>])", re.I)
 _DOCUMENT_END = re.compile(r"</(?:body|html)\s*>", re.I)  # libxml2 drops what follows them
 _html_parsers = threading.local()
 
@@ -155,7 +175,7 @@ def _markup_text(html: str) -> str:
     """
     from lxml import etree
 
-    marked = _BLOCK_TAG.sub(r" <\1\2", _DOCUMENT_END.sub("", _CONTROL.sub("", html)))
+    marked = _BLOCK_TAG.sub(" <", _DOCUMENT_END.sub("", _CONTROL.sub("", html)))
     try:
         root = etree.fromstring(marked.encode("utf-8", "replace"), _html_parser())
         if root is None:
@@ -180,7 +200,7 @@ def html_to_text(html: str | None) -> str:
             text = " ".join(_markup_text(text).split())
         else:  # no markup: what an HTML parser would do is decode the entities
             text = " ".join((unescape(text) if "&" in text else text).split())
-        if not _LOOKS_LIKE_TAG.search(text):
+        if "<" not in text or not _LOOKS_LIKE_TAG.search(text):
             break
     return _CONTROL.sub("", text)
 
@@ -204,6 +224,16 @@ def canonical_link(link: str | None, base: str | None = None) -> str | None:
     if not link or not isinstance(link, str):
         return None
     link = link.strip()
+    plain = _PLAIN_URL.fullmatch(link)
+    if plain is not None:  # most feed links: what _canonical_full gives, without its steps
+        site, path, query = plain.groups()
+        site, path = site.lower(), path or "/"
+        if not query or not _tracking_names(query):
+            return f"{site}{path}?{query}" if query else site + path
+    return _canonical_full(link, base)
+
+
+def _canonical_full(link: str, base: str | None) -> str | None:
     try:
         if base and not _ABSOLUTE.fullmatch(link):  # urljoin would give an absolute URL back as it is
             link = urljoin(base, link)
@@ -213,8 +243,7 @@ def canonical_link(link: str | None, base: str | None = None) -> str | None:
         link = safe_url_string(link)
         parts = urlsplit(link)
         if parts.query:
-            names = {name for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
-            tracking = [n for n in names if _is_tracking(n)]
+            tracking = _tracking_names(parts.query)
             if tracking:
                 link = url_query_cleaner(link, tracking, remove=True, unique=False, keep_fragments=True)
                 parts = urlsplit(link)
@@ -226,6 +255,24 @@ def canonical_link(link: str | None, base: str | None = None) -> str | None:
 # An absolute http(s) URL that urljoin returns unchanged: a host, no empty "?" or "#", no ";params",
 # no whitespace (urljoin re-splits such a URL and could drop or change those parts).
 _ABSOLUTE = re.compile(r"https?://[^/\s?#;][^\s?#;]*(?:\?[^\s#]+)?(?:#\S+)?")
+
+
+# An absolute http(s) URL that _canonical_full gives back as it is (but for the case of scheme and
+# host, and "/" for an empty path): an ASCII host (no port, no userinfo), a path and
+# query only of characters w3lib's safe_url_string never quotes (no "%", no "'"), no ";" in the path
+# (urljoin would drop an empty ";params"), and a fragment, which is dropped anyway. safe_url_string
+# keeps an ASCII host as it is (no IDNA, no IPv4 rewriting) and resolves no dot segments; a test
+# compares both ways over generated URLs.
+_PLAIN_URL = re.compile(
+    r"(https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
+    r"(/[A-Za-z0-9\-._~!$&()*+,=:@/]*)?(?:\?([A-Za-z0-9\-._~!$&()*+,;=:@/?]*))?(?:#.*)?",
+    re.I | re.S,
+)
+
+
+def _tracking_names(query: str) -> list[str]:
+    names = {name for name, _ in parse_qsl(query, keep_blank_values=True)}
+    return [n for n in names if _is_tracking(n)]
 
 
 def _is_tracking(name: str) -> bool:
@@ -247,6 +294,12 @@ def _sane(dt: datetime | None, now: datetime) -> datetime | None:
 
 
 def _from_struct(value: Any) -> datetime | None:
+    if value is None:  # most entries lack one of the dates: no exception for that
+        return None
+    try:  # the same instant as below while every field is in range (no leap second, no day 0)
+        return datetime(*value[:6], tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
+        pass
     try:
         return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
