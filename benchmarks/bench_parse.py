@@ -1,14 +1,21 @@
 """parse_feed (fast path and feedparser path) vs bare feedparser.parse on the real corpus feeds.
 
-All get the same bytes (from memory, no I/O in the timed part). watcher's stage includes its
-whole normalization (HTML to text, canonical links, dates, keys, the defused XML pre-check) and,
-on the fast path, every fall-back to feedparser for the bodies the fast path does not trust;
-the speed-up is entries/s against bare ``feedparser.parse`` with its defaults.
+All get the same bytes (from memory, no I/O in the timed part). Two figures for the fast path,
+side by side, each against the 10x target:
+
+(a) the parser stage: bytes to the parser's raw entries (the defused pre-check and decoding,
+    lxml and the mapping, and feedparser for every body the fast path does not trust), i.e. what
+    replaces ``feedparser.parse``, before watcher's normalization that both paths share;
+(b) the whole ``parse_feed``: (a) plus watcher's normalization (HTML to text, canonical links,
+    dates, keys), i.e. what a poll pays.
+
+The speed-up is entries/s against bare ``feedparser.parse`` with its defaults (CPU seconds).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -52,6 +59,36 @@ def run_watcher_fast(bodies: list[Body]) -> int:
     return sum(len(parse_feed(b.data, url=b.url, now=NOW, parser="fast").entries) for b in bodies)
 
 
+def parser_stage(body: Body) -> int:
+    """Entries of one body after the fast path's parser stage, normalization left out: the same
+    steps, options and fall-backs as ``watcher.parse._parse_xml`` up to its raw entries."""
+    from watcher import parse_fast
+    from watcher.parse import _looks_like_json, _trusted_encoding
+    from watcher.parse_guard import prepare_xml
+
+    if _looks_like_json(body.data, None):
+        return len(json.loads(body.data.decode("utf-8-sig")).get("items", []))
+    xml_in = prepare_xml(body.data, None, body.url)
+    if xml_in.refusal:
+        return 0
+    if _trusted_encoding(xml_in):
+        try:
+            return len(parse_fast.parse_xml(xml_in.body, body.url, xml_in.content_type)[1])
+        except Exception:  # Untrusted: feedparser below, as in parse_feed
+            pass
+    headers = {"content-location": body.url}
+    if xml_in.content_type:
+        headers["content-type"] = xml_in.content_type
+    result = feedparser.parse(
+        io.BytesIO(xml_in.body), response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+    )
+    return len(result.entries)
+
+
+def run_parser_stage(bodies: list[Body]) -> int:
+    return sum(parser_stage(b) for b in bodies)
+
+
 def run_watcher_feedparser(bodies: list[Body]) -> int:
     return sum(len(parse_feed(b.data, url=b.url, now=NOW, parser="feedparser").entries) for b in bodies)
 
@@ -74,6 +111,18 @@ def fallbacks(bodies: list[Body]) -> tuple[Counter[str], int, int]:
 
 
 TARGET = 10.0
+FEEDPARSER = "feedparser.parse (its defaults)"
+STAGE = "(a) parser stage, fast path + its feedparser fall-backs (no normalization)"
+WHOLE_FP = '    parse_feed, parser = "feedparser" (normalization included)'
+WHOLE = '(b) parse_feed, parser = "fast" (normalization included)'
+
+
+def _verdict(label: str, ratio: float) -> str:
+    word = "meets" if ratio >= TARGET else "MISSES"
+    return (
+        f"verdict {label}: {ratio:.1f}x feedparser.parse's entries/s, {ratio / TARGET:.0%} of the "
+        f"{TARGET:g}x target: {word} it"
+    )
 
 
 def measure(bodies: list[Body], repeat: int) -> Table:
@@ -89,45 +138,57 @@ def measure(bodies: list[Body], repeat: int) -> Table:
             "MB/s",
             "CPU s (median)",
             "speed-up",
+            "of the 10x target",
         ],
     )
     stages = (
-        ("feedparser.parse (its defaults)", run_feedparser),
-        ('watcher parse_feed, parser = "feedparser"', run_watcher_feedparser),
-        ('watcher parse_feed, parser = "fast"', run_watcher_fast),
+        (FEEDPARSER, run_feedparser),
+        (STAGE, run_parser_stage),
+        (WHOLE_FP, run_watcher_feedparser),
+        (WHOLE, run_watcher_fast),
     )
-    results = {}
+    results: dict[str, tuple[int, list]] = {}
     for _ in range(repeat):  # interleaved, so a busy moment on the machine hits every stage alike
         for name, fn in stages:
             timing, entries = time_call(lambda fn=fn: fn(bodies))
             results.setdefault(name, (entries, []))[1].append(timing)
-    base = median([t.cpu for t in results[stages[0][0]][1]])
+    base = median([t.cpu for t in results[FEEDPARSER][1]])
     speed = {}
     for name, (entries, timings) in results.items():
         cpu = median([t.cpu for t in timings])
         walls = [t.wall for t in timings]
         speed[name] = base / cpu
         table.add(
-            name, entries, min(walls), median(walls), entries / cpu, mb / cpu, cpu, f"{base / cpu:.1f}x"
+            name,
+            entries,
+            min(walls),
+            median(walls),
+            entries / cpu,
+            mb / cpu,
+            cpu,
+            f"{base / cpu:.1f}x",
+            f"{base / cpu / TARGET:.0%}",
         )
-    fast = speed[stages[2][0]]
-    verdict = "meets" if fast >= TARGET else "misses"
+    table.notes.append(_verdict("(a) parser stage", speed[STAGE]))
+    table.notes.append(_verdict("(b) whole parse_feed", speed[WHOLE]))
+    stage_cpu = median([t.cpu for t in results[STAGE][1]])
+    whole_cpu = median([t.cpu for t in results[WHOLE][1]])
     table.notes.append(
-        f"target fast path >= {TARGET:g}x feedparser's entries/s: {fast:.1f}x "
-        f"(medians of CPU time), {verdict} it"
+        f"watcher's normalization (b) - (a): {max(0.0, whole_cpu - stage_cpu):.2f} s CPU; "
+        f"(b) at {TARGET:g}x would be {base / TARGET:.2f} s in all"
     )
     reasons, fb_entries, fb_bytes = fallbacks(bodies)
-    total = results[stages[2][0]][0]
+    total = results[WHOLE][0]
     table.notes.append(
         f"the fast path handed {sum(reasons.values())} of {len(bodies)} bodies to feedparser "
         f"({fb_entries:,} of {total:,} entries, {fb_bytes / 1e6:.2f} of {mb:.1f} MB): "
         + ", ".join(f"{k} {v}" for k, v in reasons.most_common())
-        + "; those are parsed by feedparser inside the fast path's time"
+        + "; those are parsed by feedparser inside (a) and (b)"
     )
     table.notes.append(
         "speed-up = feedparser.parse CPU time / the stage's CPU time for the same bodies (entries/s "
-        "ratio); entries/s and MB/s from the median CPU time; parse_feed may find more entries than "
-        "feedparser (JSON Feed)"
+        "ratio); entries/s and MB/s from the median CPU time; (a) counts the parser's raw entries, "
+        "parse_feed may find more entries than feedparser (JSON Feed)"
     )
     return table
 
