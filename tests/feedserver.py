@@ -53,6 +53,7 @@ class Request:
     path: str  # without the query string
     target: str  # as sent, query included
     headers: dict[str, str]  # names lower-cased
+    peer: tuple[str, int] | None = None  # the client's address and port: one per connection
 
 
 class FeedServer:
@@ -147,7 +148,9 @@ def _handler_for(server: FeedServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             headers = {k.lower(): v for k, v in self.headers.items()}
-            route = server._lookup(Request(self.command, self.path.split("?", 1)[0], self.path, headers))
+            route = server._lookup(
+                Request(self.command, self.path.split("?", 1)[0], self.path, headers, self.client_address[:2])
+            )
             if route is None:
                 route = Route(body=b"not found", status=404, content_type="text/plain")
             if route.delay and server._closing.wait(route.delay):

@@ -393,6 +393,47 @@ def test_connect_time_guard_defeats_dns_rebinding(
     assert srv.hits("/a.xml") == 0
 
 
+# ---------------------------------------------------------------- connections
+
+
+def test_connection_is_kept_alive_after_a_304(srv: FeedServer, client: httpx.Client) -> None:
+    srv.route("/a.xml", RSS, etag='"v1"')
+    srv.route("/b.xml", RSS)
+    for _ in range(3):
+        assert fetch(client, srv.url("/a.xml"), etag='"v1"', limits=FAST).not_modified
+    assert fetch(client, srv.url("/b.xml"), limits=FAST).body == RSS
+    assert fetch(client, srv.url("/a.xml"), etag='"v1"', limits=FAST).not_modified
+    peers = {r.peer for r in srv.requests()}
+    assert len(srv.requests()) == 5 and len(peers) == 1  # one connection for every request
+
+
+def test_least_recently_used_origins_are_dropped_beyond_the_limit() -> None:
+    with FeedServer() as s1, FeedServer() as s2, FeedServer() as s3, make_client(max_connections=2) as c:
+        for s in (s1, s2, s3):
+            s.route("/a.xml", RSS)
+        for s in (s1, s2, s1, s3, s1):
+            assert fetch(c, s.url("/a.xml"), limits=FAST).body == RSS
+        # s1 stayed in use, s2 was the least recently used origin when s3 came: its connection closed
+        assert len({r.peer for r in s1.requests()}) == 1
+        assert fetch(c, s2.url("/a.xml"), limits=FAST).body == RSS
+        assert len({r.peer for r in s2.requests()}) == 2
+
+
+def test_an_origin_with_a_request_in_flight_is_never_dropped() -> None:
+    with FeedServer() as slow, FeedServer() as s2, FeedServer() as s3, make_client(max_connections=1) as c:
+        slow.route("/a.xml", RSS, delay=0.4)
+        s2.route("/a.xml", RSS)
+        s3.route("/a.xml", RSS)
+        got: list[bytes | None] = []
+        t = threading.Thread(target=lambda: got.append(fetch(c, slow.url("/a.xml"), limits=FAST).body))
+        t.start()
+        time.sleep(0.1)  # the slow request is in flight
+        for s in (s2, s3, s2):
+            assert fetch(c, s.url("/a.xml"), limits=FAST).body == RSS
+        t.join()
+        assert got == [RSS]
+
+
 # ---------------------------------------------------------------- per-host limits
 
 

@@ -121,3 +121,38 @@ def test_cron_digest_is_due_only_after_its_time() -> None:
     last = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)  # 07:00 Berlin on the 24th
     assert not cron_due(d, last, datetime(2026, 11, 25, 5, 59, tzinfo=UTC))
     assert cron_due(d, last, datetime(2026, 11, 25, 6, 0, tzinfo=UTC))
+
+
+def test_poll_metrics_count_a_batch_of_results_as_one_by_one() -> None:
+    from collections import Counter
+
+    from prometheus_client import generate_latest
+
+    from watcher.pipeline import FeedResult
+    from watcher.web.metrics import ServiceMetrics
+
+    results = [
+        FeedResult("a", "ok", new_entries=3, matches=Counter({"libya": 2, "other": 0})),
+        FeedResult("b", "not_modified"),
+        FeedResult("c", "error", error="x", kind="timeout"),
+        FeedResult("d", "gone", error="y", kind="gone"),
+        FeedResult("e", "ok", new_entries=1, matches=Counter({"libya": 1})),
+        FeedResult("f", "error", error="z"),
+    ]
+    batched, single = ServiceMetrics(), ServiceMetrics()
+    batched.record_polls(results[:4])
+    batched.record_polls(results[4:])
+    for r in results:
+        single.record_polls([r])
+
+    def counts(m: ServiceMetrics) -> list[str]:  # creation timestamps differ, counts must not
+        return [line for line in generate_latest(m.registry).decode().splitlines() if "_created" not in line]
+
+    text = "\n".join(counts(batched))
+    assert counts(batched) == counts(single)
+    assert 'watcher_polls_total{status="ok"} 2.0' in text
+    assert 'watcher_fetch_errors_total{kind="timeout"} 1.0' in text
+    assert 'watcher_fetch_errors_total{kind="error"} 1.0' in text
+    assert "watcher_items_stored_total 4.0" in text
+    assert 'watcher_matches_total{profile="libya"} 3.0' in text
+    assert 'watcher_matches_total{profile="other"} 0.0' in text

@@ -16,9 +16,11 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
@@ -357,27 +359,121 @@ class _GuardedBackend(httpcore.SyncBackend):
         raise error or httpcore.ConnectError(f"{host} has no address")
 
 
+class _OriginPools(httpx.BaseTransport):
+    """One small connection pool per origin (scheme, host, port), kept for reuse (keep-alive).
+
+    httpcore's pool walks all its connections for every request and every response closed,
+    counting idle ones once per idle connection and polling each idle socket: with one pool of
+    ``concurrency`` connections that is most of a 304's CPU. Per origin, a pool holds at most
+    ``per_host`` idle connections, so each of those walks is short. Origins not used lately are
+    dropped (their idle connections closed) once there are ``max_connections`` origins or the
+    pools hold that many connections.
+    """
+
+    def __init__(self, make: Callable[[], httpx.HTTPTransport], max_connections: int) -> None:
+        self._make = make
+        self._max_connections = max_connections
+        self._lock = threading.Lock()
+        # origin -> [transport, requests in flight]; least recently used first
+        self._pools: OrderedDict[tuple[bytes, bytes, int | None], list[Any]] = OrderedDict()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        key = (url.raw_scheme, url.raw_host, url.port)
+        evicted: list[httpx.HTTPTransport] = []
+        with self._lock:
+            entry = self._pools.get(key)
+            if entry is None:
+                evicted = self._evict()
+                entry = self._pools[key] = [self._make(), 0]
+            else:
+                self._pools.move_to_end(key)
+            entry[1] += 1
+        for transport in evicted:
+            transport.close()
+        try:
+            response = entry[0].handle_request(request)
+        except BaseException:
+            self._release(entry)
+            raise
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        response.stream = _Released(response.stream, lambda: self._release(entry))
+        return response
+
+    def _release(self, entry: list[Any]) -> None:
+        with self._lock:
+            entry[1] -= 1
+
+    def _evict(self) -> list[httpx.HTTPTransport]:
+        """Drop least recently used idle origins while there are too many, or their pools hold too
+        many connections: memory stays bounded however many hosts a feed list names."""
+        held = sum(len(t._pool.connections) for t, _ in self._pools.values())
+        out = []
+        for key, (transport, active) in list(self._pools.items()):
+            if held < self._max_connections and len(self._pools) < self._max_connections:
+                break
+            if active == 0:
+                del self._pools[key]
+                held -= len(transport._pool.connections)
+                out.append(transport)
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), OrderedDict()
+        for transport, _ in pools:
+            transport.close()
+
+
+class _Released(httpx.SyncByteStream):
+    """A response body that tells its origin pool when it is closed (once)."""
+
+    def __init__(self, stream: httpx.SyncByteStream, done: Callable[[], None]) -> None:
+        self._stream = stream
+        self._done: Callable[[], None] | None = done
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._stream
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            done, self._done = self._done, None
+            if done is not None:
+                done()
+
+
 def make_client(
     user_agent: str = DEFAULT_USER_AGENT,
     *,
     max_connections: int = 20,
+    per_host: int | None = None,
     verify: bool | ssl.SSLContext = True,
 ) -> httpx.Client:
-    """An httpx client for :func:`fetch`: honest User-Agent, no automatic redirects, no env proxies."""
-    transport = httpx.HTTPTransport(
-        verify=verify,
-        trust_env=False,
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-    )
-    pool = getattr(transport, "_pool", None)
-    if not hasattr(pool, "_network_backend"):  # httpcore 1.x has it (requirements.lock pins httpcore)
-        raise RuntimeError("httpcore without a pluggable network backend: the fetch deadline cannot hold")
-    pool._network_backend = _GuardedBackend()  # type: ignore[union-attr]
+    """An httpx client for :func:`fetch`: honest User-Agent, no automatic redirects, no env proxies.
+
+    Connections are kept alive per origin, at most ``per_host`` idle ones each (default
+    ``max_connections``), and about ``max_connections`` in all.
+    """
+    context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
+    keep = min(per_host or max_connections, max_connections)
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=keep)
+
+    def origin_transport() -> httpx.HTTPTransport:
+        transport = httpx.HTTPTransport(verify=context, trust_env=False, limits=limits)
+        pool = getattr(transport, "_pool", None)
+        if not hasattr(pool, "_network_backend"):  # httpcore 1.x has it (requirements.lock pins httpcore)
+            raise RuntimeError("httpcore without a pluggable network backend: the fetch deadline cannot hold")
+        pool._network_backend = _GuardedBackend()  # type: ignore[union-attr]
+        return transport
+
+    origin_transport().close()  # fail at start, not at the first fetch, on an unexpected httpcore
     return httpx.Client(
         headers={"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
         follow_redirects=False,
         trust_env=False,
-        transport=transport,
+        transport=_OriginPools(origin_transport, max_connections),
         timeout=httpx.Timeout(15.0, connect=5.0),
     )
 
@@ -527,6 +623,14 @@ def _read_body(response: httpx.Response, url: str, limits: FetchLimits, deadline
     return b"".join(chunks)
 
 
+def _finish_empty(response: httpx.Response) -> None:
+    """Read a 304's end of message (it never has a body), so closing the response hands its
+    connection back to the pool for the next feed instead of closing it: keep-alive."""
+    with suppress(httpx.HTTPError):
+        for _ in response.iter_raw():
+            break
+
+
 def _validator(value: str | None, limit: int) -> str | None:
     """An ETag or Last-Modified worth storing and sending back: short and printable, else none."""
     if not value or len(value) > limit or not value.isprintable():
@@ -607,6 +711,7 @@ def _fetch(
                 current = target
                 continue
             if status == 304:
+                _finish_empty(response)
                 return FetchResult(
                     status=status,
                     url=current,

@@ -19,11 +19,12 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING
 
 import httpx
@@ -52,6 +53,19 @@ OUTCOME_BATCH = 64  # feeds whose outcomes are written in one transaction
 
 def _stamp(times: dict[int, float], key: int) -> None:
     times[key] = time.monotonic()
+
+
+def _take_finished(finished: SimpleQueue[Future[FeedResult]], timeout: float) -> list[Future[FeedResult]]:
+    """The futures finished so far: waits up to ``timeout`` for the first, takes the rest as they are."""
+    try:
+        done = [finished.get(timeout=timeout)]
+    except Empty:
+        return []
+    while True:
+        try:
+            done.append(finished.get_nowait())
+        except Empty:
+            return done
 
 
 def utcnow() -> datetime:
@@ -159,7 +173,9 @@ class Worker:
         )
         self.lock = SingleWorkerLock(self.engine) if is_sqlite(self.engine) else None
         p = settings.polling
-        self.client: httpx.Client = make_client(p.user_agent, max_connections=p.concurrency)
+        self.client: httpx.Client = make_client(
+            p.user_agent, max_connections=p.concurrency, per_host=p.per_host
+        )
         # Webhook endpoints are the operator's own config, so they get a plain client without the
         # private-address guard that protects feed fetching.
         self.hook_client = httpx.Client(
@@ -279,6 +295,10 @@ class Worker:
         # claims it; if the process dies first (or the feed outlasts the pass), it is polled again
         # after the lease (its items are already stored, so nothing is added twice).
         outcomes: deque[tuple[FeedClaim, feed_store.PollOutcome]] = deque()
+        # Finished polls queue up here (a done-callback), so each wake-up costs what finished,
+        # not a walk over every future in flight as concurrent.futures.wait does.
+        finished: SimpleQueue[Future[FeedResult]] = SimpleQueue()
+        next_overdue_check = time.monotonic() + WAIT_STEP_S
         pool = ThreadPoolExecutor(max_workers=p.concurrency, thread_name_prefix="poll")
         try:
             while True:
@@ -311,11 +331,15 @@ class Worker:
                             parse_pool=self.parse_pool,
                         )
                         in_flight[fut] = c
+                        fut.add_done_callback(finished.put)
                 if not in_flight:
                     break
-                done, _ = wait(in_flight, timeout=WAIT_STEP_S, return_when=FIRST_COMPLETED)
+                done = _take_finished(finished, WAIT_STEP_S)
+                batch: list[FeedResult] = []
                 for fut in done:
-                    claim = in_flight.pop(fut)
+                    claim = in_flight.pop(fut, None)
+                    if claim is None:  # given up on as overdue earlier
+                        continue
                     fetching.pop(claim.id, None)
                     try:
                         result = fut.result()
@@ -328,28 +352,42 @@ class Worker:
                             faults.describe(exc),
                         )
                         result = FeedResult(claim.url, "error", error=faults.first_line(exc))
-                    results.append(result)
-                    self.metrics.record_polls((result,))
+                    batch.append(result)
                     if progress:
                         progress(result)
-                for fut, claim in list(in_flight.items()):
-                    began = fetching.get(claim.id)
-                    if began is None or time.monotonic() - began <= overdue_after:
-                        continue
-                    del in_flight[fut]  # left to finish on its own; its lease brings the feed back if not
-                    fetching.pop(claim.id, None)
-                    error = f"still busy {overdue_after:g}s after its fetch began; not waited for"
-                    log.warning("feed %s: %s", claim.url, error)
-                    result = FeedResult(claim.url, "error", error=error)
-                    results.append(result)
-                    if progress:
-                        progress(result)
+                results.extend(batch)
+                self.metrics.record_polls(batch)
+                if time.monotonic() >= next_overdue_check:
+                    next_overdue_check = time.monotonic() + WAIT_STEP_S
+                    self._drop_overdue(in_flight, fetching, overdue_after, results, progress)
                 if len(outcomes) >= OUTCOME_BATCH:
                     self._write_outcomes(outcomes)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             self._write_outcomes(outcomes)
         return results
+
+    def _drop_overdue(
+        self,
+        in_flight: dict[Future[FeedResult], FeedClaim],
+        fetching: dict[int, float],
+        overdue_after: float,
+        results: list[FeedResult],
+        progress: Callable[[FeedResult], None] | None,
+    ) -> None:
+        """Stop waiting for feeds whose fetch began more than ``overdue_after`` seconds ago."""
+        for fut, claim in list(in_flight.items()):
+            began = fetching.get(claim.id)
+            if began is None or time.monotonic() - began <= overdue_after:
+                continue
+            del in_flight[fut]  # left to finish on its own; its lease brings the feed back if not
+            fetching.pop(claim.id, None)
+            error = f"still busy {overdue_after:g}s after its fetch began; not waited for"
+            log.warning("feed %s: %s", claim.url, error)
+            result = FeedResult(claim.url, "error", error=error)
+            results.append(result)
+            if progress:
+                progress(result)
 
     def _write_outcomes(self, outcomes: deque[tuple[FeedClaim, feed_store.PollOutcome]]) -> None:
         batch = []

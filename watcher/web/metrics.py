@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -71,15 +72,25 @@ class ServiceMetrics:
             self.polls.labels(status)
 
     def record_polls(self, results: Iterable[Any]) -> None:
-        """Count FeedResults: outcome, error kind, new items and matches."""
+        """Count FeedResults: outcome, error kind, new items and matches (one increment per label)."""
+        statuses: Tally[str] = Tally()
+        kinds: Tally[str] = Tally()
+        matches: Tally[str] = Tally()
+        items = 0
         for r in results:
-            self.polls.labels(r.status).inc()
+            statuses[r.status] += 1
             if r.status in ("error", "gone"):
-                self.fetch_errors.labels(r.kind or "error").inc()
-            if r.new_entries:
-                self.items.inc(r.new_entries)
-            for profile, n in r.matches.items():
-                self.matches.labels(profile).inc(n)
+                kinds[r.kind or "error"] += 1
+            items += r.new_entries
+            matches.update(r.matches)
+        for status, n in statuses.items():
+            self.polls.labels(status).inc(n)
+        for kind, n in kinds.items():
+            self.fetch_errors.labels(kind).inc(n)
+        if items:
+            self.items.inc(items)
+        for profile, n in matches.items():
+            self.matches.labels(profile).inc(n)
 
     def record_sends(self, results: Iterable[Any], channel: str) -> None:
         for r in results:
