@@ -111,4 +111,13 @@ def test_feeds_test_reads_a_url_and_stores_nothing(config: Path, tmp_path: Path)
         html = watcher(config, "feeds", "test", srv.url("/page"), check=False)
         assert html.returncode == 1, html.stderr  # nothing in a page can be read as a feed
         assert "not a feed" in html.stdout and srv.url("/feed.xml") in html.stdout
+        # --json: stdout is one object per entry, what is said of the feed goes to stderr.
+        js = watcher(config, "feeds", "test", srv.url("/feed.xml"), "--json")
+        rows = [json.loads(line) for line in js.stdout.splitlines()]
+        assert [(r["title"], r["link"], r["matched"]) for r in rows] == [
+            ("Libya talks resume in Geneva", "https://t.example/1", [])  # no profile in this config
+        ]
+        assert rows[0]["score"] == 0.0 and "1 entries" in js.stderr
+        page_js = watcher(config, "feeds", "test", srv.url("/page"), "--json", check=False)
+        assert page_js.returncode == 1 and page_js.stdout == "" and "not a feed" in page_js.stderr
     assert watcher(config, "feeds", "list", "--json").stdout.strip() == ""

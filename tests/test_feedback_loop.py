@@ -131,7 +131,16 @@ def test_feedback_add_and_list(loop) -> None:
     by_link = {x["link"]: x for x in lines}
     assert by_link[f"{base}/clashes"]["verdict"] == "relevant"
     assert by_link[f"{base}/clashes"]["title"] == ITEMS["clashes"][0]
-    assert cli(config, "feedback", "list", "--json", "--profile", "other").stdout == ""
+    unknown = watcher(config, "feedback", "list", "--json", "--profile", "other", check=False)
+    assert unknown.returncode == 2 and json.loads(unknown.stdout) == {
+        "error": "no profile named 'other' (configured: libya)"
+    }
+    # Piped, the listing is whole tab-separated lines: full links and titles, feed text literal.
+    table = watcher(config, "feedback", "list").stdout.splitlines()
+    assert table[0].split("\t")[:5] == ["at", "profile", "verdict", "score", "title"]
+    rows = {line.split("\t")[5]: line.split("\t") for line in table[1:]}
+    assert set(rows) == {f"{base}/clashes", f"{base}/geneva"}
+    assert rows[f"{base}/clashes"][4] == ITEMS["clashes"][0] and rows[f"{base}/clashes"][2] == "relevant"
 
     for args, message in [
         ((f"{base}/geneva",), "exactly one of --relevant or --not-relevant"),
@@ -148,6 +157,29 @@ def test_feedback_add_and_list(loop) -> None:
     # The same, from a real process: one line on stderr, exit 2.
     bad = watcher(config, "feedback", "add", f"{base}/nowhere", "--relevant", check=False)
     assert bad.returncode == 2 and bad.stderr == f"error: no stored item has the link {base}/nowhere\n"
+
+
+def test_feedback_list_with_no_verdicts_says_so_on_stderr(loop) -> None:
+    config, _, _ = loop
+    empty = watcher(config, "feedback", "list")
+    assert empty.stdout == "" and "no verdicts yet" in empty.stderr
+
+
+def test_suggest_as_json_lines(loop) -> None:
+    config, base, _ = loop
+    for slug, flag in VERDICTS.items():
+        cli(config, "feedback", "add", f"{base}/{slug}", flag)
+    ran = watcher(config, "profile", "suggest", "libya", "--json")
+    lines = [json.loads(x) for x in ran.stdout.splitlines()]
+    changes = {x["key"]: x for x in lines if x["kind"] == "change"}
+    assert changes["x1"]["value"] == "lebanon" and changes["x1"]["change"] == "exclude"
+    assert changes["x1"]["precision_before"] == pytest.approx(0.4)
+    assert changes["x1"]["precision_after"] == pytest.approx(2 / 3)
+    assert changes["x1"]["stored_dropped"] == 3 and changes["th"]["value"] == 3.5
+    (together,) = [x for x in lines if x["kind"] == "all"]
+    assert together["precision_after"] == 1.0 and together["suggestion"] == changes["x1"]["suggestion"]
+    assert all({"term", "score", "matched_items", "as"} <= set(x) for x in lines if x["kind"] == "term")
+    assert "from 5 recorded verdicts" in ran.stderr  # the prose stays off stdout
 
 
 def test_suggest_apply_diff_and_the_queued_match(loop, tmp_path: Path) -> None:

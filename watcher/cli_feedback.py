@@ -6,13 +6,24 @@ match, a later one replaces the earlier.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column
 
-from watcher.cli_common import UserError, engine, now, out, settings, when
+from watcher.cli_common import (
+    ConfigOpt,
+    JsonOpt,
+    Listing,
+    UserError,
+    cell,
+    engine,
+    json_lines,
+    json_mode,
+    now,
+    settings,
+    when,
+)
 
 feedback_app = typer.Typer(
     help="Record and list verdicts on matches (relevant / not relevant).", no_args_is_help=True
@@ -21,34 +32,50 @@ feedback_app = typer.Typer(
 
 @feedback_app.command("list")
 def feedback_list(
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    as_json: JsonOpt = False,
     profile: Annotated[str | None, typer.Option("--profile", "-p", help="Only this profile.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most this many.")] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Recorded verdicts, newest first: link, title, profile, verdict, when."""
     from watcher.store.feedback import list_verdicts
 
-    rows = list_verdicts(engine(settings()), profile=profile, limit=limit)
+    json_mode(as_json)
+    cfg = settings()
+    rows = list_verdicts(engine(cfg), profile=profile, limit=limit)
+    if profile and not rows and profile not in cfg.profiles:
+        # A profile dropped from the config keeps its verdicts: only an unknown name with none is an error.
+        raise UserError(
+            f"no profile named {profile!r} (configured: {', '.join(sorted(cfg.profiles)) or 'none'})"
+        )
     if as_json:
-        for v in rows:
-            print(json.dumps(v.to_json(), ensure_ascii=False))
+        json_lines(v.to_json() for v in rows)
         return
-    table = Table("at", "profile", "verdict", "score", "title", "link", "via", "note")
+    listing = Listing(
+        "at",
+        "profile",
+        "verdict",
+        "score",
+        Column("title", max_width=70, overflow="ellipsis"),
+        "link",
+        "via",
+        Column("note", max_width=40, overflow="ellipsis"),
+    )
     for v in rows:
-        style = "green" if v.verdict == "relevant" else "red"
-        table.add_row(
+        listing.row(
             when(v.at),
             v.profile,
-            f"[{style}]{v.verdict}[/]",
+            cell(v.verdict, "green" if v.verdict == "relevant" else "red"),
             f"{v.score:.2f}",
-            v.title[:70],
+            v.title,
             v.link or "",
             v.via,
-            (v.note or "")[:40],
+            v.note or "",
         )
-    out.print(table)
-    if not rows:
-        typer.echo("no verdicts yet: use the links in a digest, or `watcher feedback add LINK --relevant`")
+    # Feed text is shown literally (never as markup); piped, the rows are whole tab-separated lines.
+    listing.print(
+        empty="no verdicts yet: use the links in a digest, or `watcher feedback add LINK --relevant`"
+    )
 
 
 @feedback_app.command("add")
@@ -65,6 +92,7 @@ def feedback_add(
     match: Annotated[
         int | None, typer.Option("--match", help="Which match, when one link names several items.")
     ] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Record a verdict on a matched item; a later verdict on the same item replaces the earlier."""
     from watcher.store.feedback import find_match, link_is_stored, record_verdict

@@ -193,9 +193,13 @@ def feeds_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
 def feeds_test(
     target: Annotated[str, typer.Argument(help="A feed URL, a file:// URL or a local file.")],
     limit: Annotated[int, typer.Option(min=1, help="Entries to show.")] = 30,
+    as_json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Fetch (or read), parse and score one feed without storing anything.
+
+    With --json: one object per entry on stdout (published, title, link, score, matched); what is
+    said about the feed itself (HTTP status, title, a problem) goes to stderr.
 
     Exits 1 when nothing in it could be read as a feed (an HTML page, an error page).
     """
@@ -203,6 +207,8 @@ def feeds_test(
     from watcher.parse import parse_feed
     from watcher.profiles import compile_profiles
 
+    json_mode(as_json)
+    say = err if as_json else out  # keep stdout pure JSON lines
     cfg = settings()
     path = _local_path(target)
     if path is not None:
@@ -216,17 +222,32 @@ def feeds_test(
         except FetchError as exc:
             raise UserError(str(exc)) from None
         size, ctype = len(got.body or b""), got.content_type
-        out.print(f"HTTP {got.status}, {size} bytes, {esc(ctype or 'no content type')}", highlight=False)
+        say.print(f"HTTP {got.status}, {size} bytes, {esc(ctype or 'no content type')}", highlight=False)
     else:
         raise UserError(f"{target}: no such file, and not an http(s) URL")
     if path is not None:
         parsed = parse_feed(body, url=url, content_type=ctype, now=now(), parser=cfg.polling.parser)
-    out.print(f"feed: {clean(parsed.title) or '(untitled)'}, {len(parsed.entries)} entries", markup=False)
+    say.print(f"feed: {clean(parsed.title) or '(untitled)'}, {len(parsed.entries)} entries", markup=False)
     if parsed.problem:
-        out.print(f"[yellow]problem:[/] {esc(parsed.problem)}", highlight=False)
+        say.print(f"[yellow]problem:[/] {esc(parsed.problem)}", highlight=False)
     for alt in parsed.alternates:
-        out.print(f"  feed link found in the page: {clean(alt)}", markup=False)
+        say.print(f"  feed link found in the page: {clean(alt)}", markup=False)
     scorer = compile_profiles(cfg.profiles)
+    if as_json:
+        for e in parsed.entries[:limit]:
+            scores = scorer.score(e.title, e.summary, e.source)
+            json_line(
+                {
+                    "published": iso(e.published),
+                    "title": e.title,
+                    "link": e.link,
+                    "score": round(max((s.score for s in scores), default=0.0), 3),
+                    "matched": [s.profile for s in scores if s.matched],
+                }
+            )
+        if not parsed.entries and parsed.problem:
+            raise typer.Exit(1)
+        return
     listing = Listing("published", Column("title", max_width=90, overflow="ellipsis"), "score", "matched")
     for e in parsed.entries[:limit]:
         scores = scorer.score(e.title, e.summary, e.source)

@@ -20,7 +20,6 @@ import tomlkit
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
 from watcher.cli_common import ConfigOpt, JsonOpt, Listing, in_json_mode, json_line, json_mode
 from watcher.profiles import ProfileSpec, compile_profiles, derive_profile, explain_text, spec_to_toml
@@ -338,14 +337,21 @@ def suggest(
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 30,
+    as_json: JsonOpt = False,
     config: ConfigOpt = None,
     seeds: SeedsOpt = Path("seeds"),
 ) -> None:
-    """Propose changes from recorded verdicts (measured) and terms from the news stream; changes nothing."""
+    """Propose changes from recorded verdicts (measured) and terms from the news stream; changes nothing.
+
+    With --json: one object per line, "kind" = "change" (a measured change: "change" names its
+    kind, then its effect and the suggestion id for `profile apply`), "all" (all changes together)
+    or "term" (a term from the stream).
+    """
+    json_mode(as_json)
     specs = _profiles_or_derived(config, seeds, name)
     from watcher.cli_tune import suggest_from_verdicts
 
-    suggest_from_verdicts(name, specs[name], items)
+    suggest_from_verdicts(name, specs[name], items, as_json=as_json)
     scorer = compile_profiles(specs)
     matched: list[str] = []
     background: list[str] = []
@@ -362,19 +368,32 @@ def suggest(
         _fail(f"no item in {where} matches profile {name!r}: nothing to learn from")
     found = suggest_details(specs[name], matched, background, limit=limit)
     if not found:
-        out.print(
+        (err if as_json else out).print(
             f"no new terms to suggest for {name}: every word that recurs in the {len(matched)} matched "
             f"item(s) of {where} is already in the profile, too common, or seen only once; "
             "try again when more items have matched",
             markup=False,
         )
         return
-    table = Table(
+    if as_json:
+        for s in found:
+            kind = s.note or ("anchor?" if s.name else "term")
+            json_line(
+                {
+                    "kind": "term",
+                    "term": s.term,
+                    "score": round(s.score, 3),
+                    "matched_items": s.docs,
+                    "as": kind,
+                }
+            )
+        return
+    listing = Listing(
         "term", "score", "matched items", "kind", title=f"suggestions for {name} ({len(matched)} matched)"
     )
     for s in found:
-        table.add_row(s.term, f"{s.score:.2f}", str(s.docs), s.note or ("anchor?" if s.name else "term"))
-    out.print(table)
+        listing.row(s.term, f"{s.score:.2f}", str(s.docs), s.note or ("anchor?" if s.name else "term"))
+    listing.print()
     out.print(
         f"add the ones you want under [profiles.{name}.anchors] or [profiles.{name}.terms]",
         highlight=False,

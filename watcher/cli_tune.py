@@ -22,7 +22,7 @@ import tomlkit
 import typer
 from pydantic import ValidationError
 
-from watcher.cli_common import UserError, now
+from watcher.cli_common import UserError, json_line, now
 from watcher.cli_profile import ConfigOpt, _config_file, _describe, _load_profiles, profile_app
 from watcher.profiles import ProfileSpec
 from watcher.profiles.backtest import BacktestResult, Change, backtest
@@ -122,13 +122,18 @@ def _print_diff(r: BacktestResult, since: str) -> None:
 
 # --- suggest (from verdicts) -----------------------------------------------------------------
 def suggest_from_verdicts(
-    name: str, spec: ProfileSpec, items: Path | None, *, since: str = "30d"
+    name: str, spec: ProfileSpec, items: Path | None, *, since: str = "30d", as_json: bool = False
 ) -> int | None:
     """Print what the recorded verdicts suggest for ``name``, measured; save it for `profile apply`.
 
     ``items``, when it is labeled JSONL (a ``grade`` per line), measures each change on it too.
+    With ``as_json`` each proposed change is one JSON line on stdout and the prose goes to stderr.
     Returns the suggestion id, or None when nothing is proposed.
     """
+
+    def say(line: str) -> None:
+        typer.echo(line, err=as_json)
+
     from watcher.config import parse_duration
     from watcher.store.items import stored_items
     from watcher.store.suggestions import save_suggestion
@@ -136,7 +141,7 @@ def suggest_from_verdicts(
     store = _store()
     judged = stored_items(store, name, judged=True, limit=None)
     if not judged:
-        typer.echo(
+        say(
             f"no recorded verdicts on {name} yet (digest links, or `watcher feedback add LINK --relevant`)",
         )
         return None
@@ -144,15 +149,30 @@ def suggest_from_verdicts(
     stream = stored_items(store, name, since=now() - timedelta(seconds=parse_duration(since)))
     tweaks = propose(spec, judged)
     n_rel = sum(1 for j in judged if j.verdict == "relevant")
-    typer.echo(
+    say(
         f"from {len(judged)} recorded verdicts on {name} "
         f"({n_rel} relevant, {len(judged) - n_rel} not relevant)",
     )
     if not tweaks:
-        typer.echo("  no change proposed: no word, source or threshold separates the verdicts")
+        say("  no change proposed: no word, source or threshold separates the verdicts")
         return None
     effects = {e.key: e for e in measure(spec, tweaks, judged, stream, labeled)}
     sid = save_suggestion(store, name, fingerprint(spec), [t.to_json() for t in tweaks], now())
+    if as_json:
+        for t in tweaks:
+            json_line(
+                {
+                    **t.to_json(),
+                    "kind": "change",  # the tweak's own kind is "change"
+                    "change": t.kind,
+                    "suggestion": sid,
+                    "profile": name,
+                    **_effect_json(effects[t.key]),
+                }
+            )
+        if "all" in effects:
+            json_line({"kind": "all", "suggestion": sid, "profile": name, **_effect_json(effects["all"])})
+        return sid
     typer.echo(f"suggestion {sid}:")
     for t in tweaks:
         typer.echo(f"  {t.key:<4}{t.describe()}  ({t.why})")
@@ -164,6 +184,24 @@ def suggest_from_verdicts(
         f"apply with `watcher profile apply {sid}` (or some: `watcher profile apply {sid} --only {keys}`)",
     )
     return sid
+
+
+def _effect_json(e: Effect) -> dict[str, Any]:
+    """The measured effect of a change as JSON: on the verdicts, the stored items, the labeled items."""
+    obj: dict[str, Any] = {
+        "precision_before": e.before.precision,
+        "precision_after": e.after.precision,
+        "relevant_kept": e.after.relevant,
+        "relevant_total": e.after.relevant_total,
+        "not_relevant_matched_before": e.before.not_relevant_matched,
+        "not_relevant_matched_after": e.after.not_relevant_matched,
+        "stored_added": e.added,
+        "stored_dropped": e.dropped,
+    }
+    if e.labeled_before and e.labeled_after:
+        for when_, prf in (("before", e.labeled_before), ("after", e.labeled_after)):
+            obj[f"labeled_{when_}"] = {"precision": prf.precision, "recall": prf.recall, "f1": prf.f1}
+    return obj
 
 
 def _effect_line(e: Effect, since: str) -> str:
