@@ -218,6 +218,14 @@ def test_cli_eval_prints_a_table_per_file_and_explains_errors(tmp_path: Path) ->
     assert "National Transitional Council" in result.stdout  # the miss, explained
     missing = runner.invoke(app, [*args, "--items", str(tmp_path / "nope.jsonl")])
     assert missing.exit_code == 2 and "nope.jsonl" in missing.output
+    as_json = runner.invoke(app, [*args, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    rows = [json.loads(line) for line in as_json.stdout.splitlines()]
+    ours = {r["file"]: r for r in rows if r["name"] == "profile libya"}
+    assert set(ours) == {str(a), str(b)} and all(r["profile"] == "libya" for r in rows)
+    # a: the Benghazi bomb matched, the travel-ban list did not; b: the NTC item is the one miss.
+    assert (ours[str(a)]["recall"], ours[str(a)]["confuser_fa"], ours[str(a)]["confusers"]) == (1.0, 0, 1)
+    assert ours[str(b)]["recall"] == 0.5 and ours[str(b)]["items"] == 2
 
 
 def test_cli_explain_shows_origins_and_signals(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import sys
 import time
 import tomllib
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -443,10 +444,15 @@ def eval_command(
         int,
         typer.Option("--explain-errors", min=0, help="List the N worst misses and false alarms, with why."),
     ] = 0,
+    as_json: JsonOpt = False,
     config: ConfigOpt = None,
     seeds: SeedsOpt = Path("seeds"),
 ) -> None:
-    """Precision, recall, F1, average precision… of each profile next to the baselines, one table per file."""
+    """Precision, recall, F1, average precision… of each profile next to the baselines, one table per file.
+
+    With --json: one object per file, profile and system (the profile, then each baseline).
+    """
+    json_mode(as_json)
     specs = _profiles_or_derived(config, seeds, profile)
     files: list[tuple[Path, list]] = []
     for path in items:  # read every file first: a bad one fails before any table is printed
@@ -465,6 +471,10 @@ def eval_command(
         for name in scorer.names:
             started = time.perf_counter()
             report = evaluate(scorer, name, labeled, seed_texts, explain_errors=explain_errors)
+            if as_json:
+                for m in report.rows:
+                    json_line({"file": str(path), "profile": name, "items": report.n_items, **asdict(m)})
+                continue
             if not first:
                 typer.echo()
             first = False
