@@ -6,7 +6,9 @@ tests/data/seeds_other, so every rule is checked on a second country too.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -275,7 +277,7 @@ def test_suggest_proposes_spellings_and_institutions_from_the_stream(libya: Prof
 
 def test_shipped_country_forms_are_what_the_dataset_gives() -> None:
     # The file saves every scoring process from importing wordfreq; it must stay a pure function
-    # of the installed data (regenerate with scripts/build_country_forms.py after an upgrade).
+    # of the installed data (regenerate with scripts/build_word_data.py after an upgrade).
     shipped = json.loads(gazetteer.FORMS_FILE.read_text(encoding="utf-8"))["forms"]
     assert shipped == gazetteer.computed_forms()
     assert "libyan" in shipped["LY"] and "tunisian" in shipped["TN"]
@@ -291,7 +293,22 @@ def test_scoring_needs_neither_wordfreq_nor_the_cities(libya: ProfileSpec, tmp_p
         "scorer = compile_profiles({'libya': spec})\n"
         "listed = scorer.score('Bahrain, Egypt, Libya and the Maldives sever ties with Qatar', '')[0]\n"
         "about = scorer.score('Libyan rivals meet in Geneva', '')[0]\n"
-        "print(json.dumps([listed.matched, about.matched, 'wordfreq' in sys.modules]))\n"
+        "place = scorer.score('In Tripoli, rival militias clash overnight near Sabha Road', '')[0]\n"
+        "print(json.dumps([listed.matched, about.matched, place.matched, 'wordfreq' in sys.modules]))\n"
     )
     ran = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True, cwd=REPO)
-    assert json.loads(ran.stdout) == [False, True, False]
+    assert json.loads(ran.stdout) == [False, True, True, False]
+
+
+def test_shipped_common_words_answer_as_wordfreq_does() -> None:
+    from wordfreq import iter_wordlist
+
+    from watcher.profiles.text import zipf, zipf_at_least
+
+    words = [w for w in itertools.islice(iter_wordlist("en"), 60_000) if w.isalpha()]
+    seeds = " ".join(p.read_text(encoding="utf-8") for p in sorted((REPO / "seeds").glob("*.txt")))
+    words += sorted({w.lower() for w in re.findall(r"[^\W_]+", seeds)})
+    words += ["gökçen", "zawiya", "qwxzv", "2019", "sabha"]
+    for level in (3.0, 4.0):
+        wrong = [w for w in words if zipf_at_least(w, level) != (zipf(w) >= level)]
+        assert wrong == [], (level, wrong[:10])

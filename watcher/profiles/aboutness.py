@@ -235,12 +235,17 @@ def _inside_name(toks: list[_Tok], s: int, e: int, known: Matcher, anchors: Matc
     Before it: Lok Sabha, Jabal al-Zawiya, San Beda; after it, a rare word
     (a surname, not "Airport" or "Brigade"): Sabiha Gökçen.
     """
-    from watcher.profiles.text import zipf
+    from watcher.profiles.text import zipf_at_least
 
     def other_name(tok: _Tok) -> bool:
         return tok.upper and not known.find([tok]) and not anchors.find([tok]) and tok.low not in _COMPASS
 
-    if e < len(toks) and toks[e].start_gap == " " and other_name(toks[e]) and zipf(toks[e].low) < 3.0:
+    if (
+        e < len(toks)
+        and toks[e].start_gap == " "
+        and other_name(toks[e])
+        and not zipf_at_least(toks[e].low, 3.0)
+    ):
         return True
     if s > 1 and toks[s - 1].low in _ARTICLES and toks[s].start_gap in (" ", "-"):
         s -= 1  # Jabal al-Zawiya: look past the article
@@ -248,7 +253,7 @@ def _inside_name(toks: list[_Tok], s: int, e: int, known: Matcher, anchors: Matc
         return False
     prev = toks[s - 1]
     # A common word before it is ordinary text starting a sentence ("In Tripoli", "The Benghazi…").
-    return prev.low not in _ARTICLES and other_name(prev) and zipf(prev.low) < 4.0
+    return prev.low not in _ARTICLES and other_name(prev) and not zipf_at_least(prev.low, 4.0)
 
 
 class ItemText:

