@@ -408,7 +408,7 @@ def test_connection_is_kept_alive_after_a_304(srv: FeedServer, client: httpx.Cli
 
 
 def test_least_recently_used_origins_are_dropped_beyond_the_limit() -> None:
-    with FeedServer() as s1, FeedServer() as s2, FeedServer() as s3, make_client(max_connections=2) as c:
+    with FeedServer() as s1, FeedServer() as s2, FeedServer() as s3, make_client(max_connections=1) as c:
         for s in (s1, s2, s3):
             s.route("/a.xml", RSS)
         for s in (s1, s2, s1, s3, s1):

@@ -366,13 +366,13 @@ class _OriginPools(httpx.BaseTransport):
     counting idle ones once per idle connection and polling each idle socket: with one pool of
     ``concurrency`` connections that is most of a 304's CPU. Per origin, a pool holds at most
     ``per_host`` idle connections, so each of those walks is short. Origins not used lately are
-    dropped (their idle connections closed) once there are ``max_connections`` origins or the
-    pools hold that many connections.
+    dropped (their idle connections closed) once there are ``limit`` origins or the pools hold
+    that many connections.
     """
 
-    def __init__(self, make: Callable[[], httpx.HTTPTransport], max_connections: int) -> None:
+    def __init__(self, make: Callable[[], httpx.HTTPTransport], limit: int) -> None:
         self._make = make
-        self._max_connections = max_connections
+        self._limit = limit
         self._lock = threading.Lock()
         # origin -> [transport, requests in flight]; least recently used first
         self._pools: OrderedDict[tuple[bytes, bytes, int | None], list[Any]] = OrderedDict()
@@ -410,7 +410,7 @@ class _OriginPools(httpx.BaseTransport):
         held = sum(len(t._pool.connections) for t, _ in self._pools.values())
         out = []
         for key, (transport, active) in list(self._pools.items()):
-            if held < self._max_connections and len(self._pools) < self._max_connections:
+            if held < self._limit and len(self._pools) < self._limit:
                 break
             if active == 0:
                 del self._pools[key]
@@ -454,7 +454,8 @@ def make_client(
     """An httpx client for :func:`fetch`: honest User-Agent, no automatic redirects, no env proxies.
 
     Connections are kept alive per origin, at most ``per_host`` idle ones each (default
-    ``max_connections``), and about ``max_connections`` in all.
+    ``max_connections``), and about twice ``max_connections`` in all: a host polled again a little
+    later in the same pass (a feed list has several feeds on many hosts) finds its connection open.
     """
     context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
     keep = min(per_host or max_connections, max_connections)
@@ -473,7 +474,7 @@ def make_client(
         headers={"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
         follow_redirects=False,
         trust_env=False,
-        transport=_OriginPools(origin_transport, max_connections),
+        transport=_OriginPools(origin_transport, 2 * max_connections),
         timeout=httpx.Timeout(15.0, connect=5.0),
     )
 

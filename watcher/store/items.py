@@ -7,13 +7,27 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, and_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from watcher.store.db import dialect_insert
 from watcher.store.models import Delivery, DigestRun, EntryKey, EntryRow, Feed, MatchRow
 from watcher.store.retention import day_number, key_hash
 from watcher.values import Entry, Score, StoredItem
+
+# Built once: a poll of a changed feed runs these with new values only (no statement to build
+# and no cache key to compute each time; IN lists are expanding parameters).
+_STORED_KEYS = select(EntryRow.entry_key).where(
+    EntryRow.feed_id == bindparam("feed_id"), EntryRow.entry_key.in_(bindparam("keys", expanding=True))
+)
+_KEY_RECORDS = select(EntryKey.key_hash, EntryKey.last_seen).where(
+    EntryKey.feed_id == bindparam("feed_id"), EntryKey.key_hash.in_(bindparam("hashes", expanding=True))
+)
+_MATCHED_ELSEWHERE = (
+    select(EntryRow.link, MatchRow.profile)
+    .join(MatchRow, MatchRow.entry_id == EntryRow.id)
+    .where(EntryRow.link.in_(bindparam("links", expanding=True)), EntryRow.feed_id != bindparam("feed_id"))
+)
 
 
 def known_keys(engine: Engine, feed_id: int, keys: Sequence[str], now: datetime | None = None) -> set[str]:
@@ -27,18 +41,14 @@ def known_keys(engine: Engine, feed_id: int, keys: Sequence[str], now: datetime 
     today = day_number(now) if now is not None else None
     with engine.connect() as conn:
         for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            q = select(EntryRow.entry_key).where(EntryRow.feed_id == feed_id, EntryRow.entry_key.in_(chunk))
-            found.update(conn.execute(q).scalars())
+            chunk = list(keys[i : i + 500])
+            found.update(conn.execute(_STORED_KEYS, {"feed_id": feed_id, "keys": chunk}).scalars())
             # Entries first, key records second: pruning moves an item from the first to the
             # second in one transaction, so it cannot slip between the two reads.
             hashes = {key_hash(k): k for k in chunk if k not in found}
             if not hashes:
                 continue
-            kq = select(EntryKey.key_hash, EntryKey.last_seen).where(
-                EntryKey.feed_id == feed_id, EntryKey.key_hash.in_(list(hashes))
-            )
-            for h, last_seen in conn.execute(kq):
+            for h, last_seen in conn.execute(_KEY_RECORDS, {"feed_id": feed_id, "hashes": list(hashes)}):
                 found.add(hashes[h])
                 if today is not None and last_seen < today:
                     stale.append(h)
@@ -125,12 +135,8 @@ def _already_matched(conn: Connection, feed_id: int, links: Sequence[str]) -> se
     """(link, profile) pairs already matched through entries of other feeds."""
     found: set[tuple[str, str]] = set()
     for i in range(0, len(links), 500):
-        q = (
-            select(EntryRow.link, MatchRow.profile)
-            .join(MatchRow, MatchRow.entry_id == EntryRow.id)
-            .where(EntryRow.link.in_(links[i : i + 500]), EntryRow.feed_id != feed_id)
-        )
-        found.update((link, profile) for link, profile in conn.execute(q))
+        params = {"links": list(links[i : i + 500]), "feed_id": feed_id}
+        found.update((link, profile) for link, profile in conn.execute(_MATCHED_ELSEWHERE, params))
     return found
 
 
