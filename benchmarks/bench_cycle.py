@@ -31,8 +31,11 @@ from benchmarks.common import REPO, WATCHER, ChildRun, Table, quiet_env, run_chi
 from benchmarks.farm import NEW_PER_PHASE, Farm
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-CONCURRENCY = 48
-PER_HOST = 64  # every farm feed is on 127.0.0.1: one host
+# A 10,000-feed list as a deployment would poll it: concurrency raised to 128 (README, "Many
+# feeds"), watcher's default per_host (2), the feeds spread over 250 loopback addresses (hosts).
+CONCURRENCY = 128
+PER_HOST = 2
+HOSTS = 250
 # Per worker: 4 workers x 20 connections stay under PostgreSQL's default max_connections (100).
 POOL_SIZE, MAX_OVERFLOW = 16, 4
 RUN_TIMEOUT = 300.0  # seconds for one `watcher run --once`; the target for 10,000 feeds is 60
@@ -341,7 +344,7 @@ def main(argv: list[str] | None = None) -> list[Table]:
     ap.add_argument("--concurrency", type=int, default=CONCURRENCY, help="watcher's [polling] concurrency")
     ap.add_argument("--per-host", type=int, default=PER_HOST, help="watcher's [polling] per_host")
     ap.add_argument(
-        "--hosts", type=int, default=1, help="loopback addresses the farm's feeds are spread over"
+        "--hosts", type=int, default=HOSTS, help="loopback addresses the farm's feeds are spread over"
     )
     args = ap.parse_args(argv)
     _set_concurrency(args.concurrency, args.per_host)

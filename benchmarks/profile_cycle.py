@@ -16,7 +16,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from benchmarks.bench_cycle import make_all_due, write_config
+from benchmarks.bench_cycle import HOSTS, make_all_due, write_config
 from benchmarks.common import REPO, WATCHER, quiet_env
 from benchmarks.farm import Farm
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     pyspy = shutil.which("py-spy", path=str(REPO / ".venv" / "bin")) or shutil.which("py-spy")
     if not pyspy:
         raise SystemExit("py-spy is not installed: .venv/bin/pip install py-spy")
-    with tempfile.TemporaryDirectory(prefix="watcher-prof-") as tmp, Farm() as farm:
+    with tempfile.TemporaryDirectory(prefix="watcher-prof-") as tmp, Farm(hosts=HOSTS) as farm:
         db, config = f"sqlite:///{tmp}/prof.db", Path(tmp) / "watcher.toml"
         write_config(config, db, farm, args.feeds)
         farm.set_phase(1)
