@@ -48,8 +48,14 @@ SIGNAL_NAMES = tuple(DEFAULT_WEIGHTS)
 RANKING_SIGNALS = frozenset({"late", "offshore", "foreign"})  # they rank an item lower but never unmatch it
 LEAD_WINDOW = 12  # tokens of the first sentence where its subject usually sits
 
-_TOKEN = re.compile(r"[^\W_]+")
+_TOKEN_SPLIT = re.compile(r"([^\W_]+)")  # capturing: split() returns gap, token, gap, token, …, gap
 _SENTENCE_END = re.compile(r"[.!?…]|\n")
+# ASCII: the same words by a byte table (every byte but a letter or digit to a space) and the
+# possessive as a pattern: an apostrophe right after a word, then s, then no letter or digit.
+_ASCII_SPACES = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
+_ASCII_POSSESSIVE = re.compile(r"(?<=[A-Za-z0-9])'[sS](?![A-Za-z0-9])")
+_GAP_JOIN = "a"  # no gap contains a letter: gaps joined with one can be counted back to their index
 _ABBREVIATIONS = {
     "gen",
     "dr",
@@ -89,88 +95,157 @@ _COMPASS = {
 }
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass is slower to build, and items make many
-class _Tok:
-    low: str
-    start_gap: str  # raw text between the previous token and this one
-    upper: bool
+class Tokens:
+    """An item's words as parallel lists: C-level splitting instead of a Python object per word.
+
+    ``lows[i]`` is word i folded to lower case, ``gaps[i]`` the raw text between word i-1 and
+    word i, ``words[i]`` the word as written (its capital says whether it is a name). Words are
+    runs of letters and digits; a possessive 's (after an apostrophe, never the first word) is
+    no word of its own. ASCII text (most news) takes a path of a few C calls, and ``words`` and
+    ``gaps`` are only split out when a reading asks for them.
+    """
+
+    __slots__ = ("_gaps", "_text", "_words", "lows")
+
+    def __init__(self, title: str, summary: str) -> None:
+        # Feeds often repeat the title as the summary's opening: read it once.
+        head = title.rstrip(" .…")
+        text = summary if head and summary.startswith(head) else f"{title}\n{summary}" if summary else title
+        self._words: list[str] | None = None
+        self._gaps: list[str] | None = None
+        if text.isascii():
+            if "'" in text:
+                text = _ASCII_POSSESSIVE.sub("", text)
+            self._text = text
+            self.lows = text.encode().translate(_ASCII_SPACES).lower().decode().split()
+            return
+        parts = _TOKEN_SPLIT.split(text)
+        words, gaps = parts[1::2], parts[0:-1:2]
+        if ("'s" in text or "’s" in text or "'S" in text or "’S" in text) and ("s" in words or "S" in words):
+            keep = [
+                i == 0 or w not in ("s", "S") or g not in ("'", "’")
+                for i, (w, g) in enumerate(zip(words, gaps, strict=True))
+            ]
+            words = [w for w, k in zip(words, keep, strict=True) if k]
+            gaps = [g for g, k in zip(gaps, keep, strict=True) if k]
+        self._text = ""
+        self._words, self._gaps = words, gaps
+        self.lows = [w.lower() if w.isascii() else fold(w) for w in words]
+
+    def __len__(self) -> int:
+        return len(self.lows)
+
+    @property
+    def words(self) -> list[str]:
+        if self._words is None:
+            self._words = self._text.encode().translate(_ASCII_SPACES).decode().split()
+        return self._words
+
+    @property
+    def gaps(self) -> list[str]:
+        if self._gaps is None:
+            self._gaps = _ASCII_WORD.split(self._text)[:-1]
+        return self._gaps
+
+    def upper(self, i: int) -> bool:
+        return self.words[i][0].isupper()
 
 
-def _tokens(title: str, summary: str) -> list[_Tok]:
-    # Feeds often repeat the title as the summary's opening: read it once.
-    head = title.rstrip(" .…")
-    text = summary if head and summary.startswith(head) else f"{title}\n{summary}" if summary else title
-    out: list[_Tok] = []
-    prev_end = 0
-    for m in _TOKEN.finditer(text):
-        word = m.group()
-        gap = text[prev_end : m.start()]
-        prev_end = m.end()
-        if word in ("s", "S") and gap in ("'", "’") and out:
-            continue  # possessive
-        out.append(_Tok(word.lower() if word.isascii() else fold(word), gap, word[0].isupper()))
-    return out
-
-
-def _first_sentence_end(toks: list[_Tok]) -> int:
-    for i in range(1, len(toks)):
-        gap = toks[i].start_gap
-        if not _SENTENCE_END.search(gap):
-            continue
+def _first_sentence_end(toks: Tokens) -> int:
+    """Index of the first word of the second sentence (len(toks) when there is one sentence)."""
+    gaps, lows = toks.gaps, toks.lows
+    if len(gaps) < 2:
+        return len(gaps)
+    joined = _GAP_JOIN.join(gaps)
+    i = seen = 0
+    at = 0
+    for m in _SENTENCE_END.finditer(joined, len(gaps[0])):
+        i += joined.count(_GAP_JOIN, at, m.start())
+        at = m.start()
+        if i == seen:
+            continue  # another end mark in a gap already looked at
+        seen = i
+        gap = gaps[i]
         if "\n" in gap or "…" in gap:
             return i
-        prev = toks[i - 1].low
-        if toks[i].upper and len(prev) > 1 and prev not in _ABBREVIATIONS:
+        prev = lows[i - 1]
+        if toks.upper(i) and len(prev) > 1 and prev not in _ABBREVIATIONS:
             return i
-    return len(toks)
+    return len(gaps)
 
 
 class Matcher:
-    """Finds a set of terms (words, phrases, ``prefix*``) in a token list."""
+    """Finds a set of terms (words, phrases, ``prefix*``) in an item's words."""
 
     def __init__(self, terms: Iterable[str]) -> None:
         self.words: dict[str, str] = {}
         self.prefixes: list[tuple[str, str]] = []
-        self.phrases: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        self.phrases: dict[str, list[tuple[list[str], str]]] = {}
         for term in terms:
             if term.endswith("*"):
                 self.prefixes.append((term[:-1], term))
                 continue
             for form in inflections(term):
-                parts = tuple(form.split())
+                parts = form.split()
                 if len(parts) == 1:
                     self.words.setdefault(parts[0], term)
                 else:
                     self.phrases.setdefault(parts[0], []).append((parts, term))
         for entries in self.phrases.values():
             entries.sort(key=lambda e: -len(e[0]))
+        self._starts = frozenset(self.words) | frozenset(self.phrases)  # words a term can start with
+        self._prefix_keys = tuple(p for p, _ in self.prefixes)
 
-    def find(self, toks: list[_Tok]) -> list[tuple[int, int, str]]:
-        """(start, end, term) of each non-overlapping occurrence, left to right."""
+    def find(self, toks: Tokens) -> list[tuple[int, int, str]]:
+        """(start, end, term) of each non-overlapping occurrence, left to right.
+
+        Longest phrase first, then a word, then a prefix, at each position; only positions
+        whose word can start a term are visited.
+        """
+        lows = toks.lows
+        # set.intersection walks the item's few words, checking each in the (maybe large) set, in C.
+        starts = self._starts.intersection(lows)
+        if self._prefix_keys:
+            starts |= {w for w in lows if w.startswith(self._prefix_keys)}
+        if not starts:
+            return []
+        positions = []
+        for w in starts:
+            at = -1
+            for _ in range(lows.count(w)):
+                at = lows.index(w, at + 1)
+                positions.append(at)
+        if len(starts) > 1:
+            positions.sort()
+        n = len(lows)
         out: list[tuple[int, int, str]] = []
-        i = 0
-        n = len(toks)
-        while i < n:
-            low = toks[i].low
-            hit: tuple[int, str] | None = None
-            for parts, term in self.phrases.get(low, ()):
-                k = len(parts)
-                if i + k <= n and all(toks[i + j].low == parts[j] for j in range(1, k)):
-                    hit = (k, term)
+        end = 0
+        for i in positions:
+            if i < end:
+                continue  # inside the previous occurrence
+            low = lows[i]
+            k = 0
+            term = ""
+            for parts, phrase_term in self.phrases.get(low, ()):
+                if i + len(parts) <= n and lows[i : i + len(parts)] == parts:
+                    k, term = len(parts), phrase_term
                     break
-            if hit is None and low in self.words:
-                hit = (1, self.words[low])
-            if hit is None:
-                for prefix, term in self.prefixes:
-                    if low.startswith(prefix):
-                        hit = (1, term)
-                        break
-            if hit is None:
-                i += 1
-                continue
-            out.append((i, i + hit[0], hit[1]))
-            i += hit[0]
+            if not k:
+                if low in self.words:
+                    k, term = 1, self.words[low]
+                else:
+                    for prefix, prefix_term in self.prefixes:
+                        if low.startswith(prefix):
+                            k, term = 1, prefix_term
+                            break
+            if k:
+                out.append((i, i + k, term))
+                end = i + k
         return out
+
+    def names(self, low: str) -> bool:
+        """Whether one word on its own is one of the terms (what ``find`` says of a one-word text)."""
+        return low in self.words or (bool(self._prefix_keys) and low.startswith(self._prefix_keys))
 
 
 @lru_cache(maxsize=1)
@@ -218,18 +293,18 @@ class Reading:
         ]
 
 
-def _coordinated(toks: list[_Tok], left_end: int, right_start: int) -> bool:
+def _coordinated(toks: Tokens, left_end: int, right_start: int) -> bool:
     """Two mentions are entries of one list: only commas, 'and', 'or', 'the' between them."""
-    between = toks[left_end:right_start]
-    if any(t.low not in _LIST_WORDS for t in between):
+    between = toks.lows[left_end:right_start]
+    if any(low not in _LIST_WORDS for low in between):
         return False
-    gaps = "".join(t.start_gap for t in toks[left_end : right_start + 1])
+    gaps = "".join(toks.gaps[left_end : right_start + 1])
     if any(c not in " ,\t" for c in gaps):
         return False
-    return "," in gaps or any(t.low in ("and", "or") for t in between)
+    return "," in gaps or "and" in between or "or" in between
 
 
-def _inside_name(toks: list[_Tok], s: int, e: int, known: Matcher, anchors: Matcher) -> bool:
+def _inside_name(toks: Tokens, s: int, e: int, known: Matcher, anchors: Matcher) -> bool:
     """A place name glued to another capitalized name is part of that name, not the place.
 
     Before it: Lok Sabha, Jabal al-Zawiya, San Beda; after it, a rare word
@@ -237,40 +312,38 @@ def _inside_name(toks: list[_Tok], s: int, e: int, known: Matcher, anchors: Matc
     """
     from watcher.profiles.text import zipf_at_least
 
-    def other_name(tok: _Tok) -> bool:
-        return tok.upper and not known.find([tok]) and not anchors.find([tok]) and tok.low not in _COMPASS
+    lows, gaps = toks.lows, toks.gaps
 
-    if (
-        e < len(toks)
-        and toks[e].start_gap == " "
-        and other_name(toks[e])
-        and not zipf_at_least(toks[e].low, 3.0)
-    ):
+    def other_name(i: int) -> bool:
+        low = lows[i]
+        return toks.upper(i) and not known.names(low) and not anchors.names(low) and low not in _COMPASS
+
+    if e < len(lows) and gaps[e] == " " and other_name(e) and not zipf_at_least(lows[e], 3.0):
         return True
-    if s > 1 and toks[s - 1].low in _ARTICLES and toks[s].start_gap in (" ", "-"):
+    if s > 1 and lows[s - 1] in _ARTICLES and gaps[s] in (" ", "-"):
         s -= 1  # Jabal al-Zawiya: look past the article
-    if s == 0 or toks[s].start_gap not in (" ", "-"):
+    if s == 0 or gaps[s] not in (" ", "-"):
         return False
-    prev = toks[s - 1]
     # A common word before it is ordinary text starting a sentence ("In Tripoli", "The Benghazi…").
-    return prev.low not in _ARTICLES and other_name(prev) and not zipf_at_least(prev.low, 4.0)
+    return lows[s - 1] not in _ARTICLES and other_name(s - 1) and not zipf_at_least(lows[s - 1], 4.0)
 
 
 class ItemText:
-    """An item's tokens, country mentions and first sentence, worked out once for all profiles."""
+    """An item's words, country mentions and first sentence, worked out once for all profiles."""
 
-    __slots__ = ("_countries", "_first_end", "_toks", "summary", "title")
+    __slots__ = ("_countries", "_first_end", "_readings", "_toks", "summary", "title")
 
     def __init__(self, title: str, summary: str) -> None:
         self.title, self.summary = title, summary
-        self._toks: list[_Tok] | None = None
+        self._toks: Tokens | None = None
         self._countries: list[tuple[int, int, str]] | None = None
         self._first_end: int | None = None
+        self._readings: dict[tuple[int, frozenset[str], frozenset[str]], Reading | None] = {}
 
     @property
-    def toks(self) -> list[_Tok]:
+    def toks(self) -> Tokens:
         if self._toks is None:
-            self._toks = _tokens(self.title, self.summary)
+            self._toks = Tokens(self.title, self.summary)
         return self._toks
 
     @property
@@ -297,9 +370,23 @@ def read(
 
     ``skip``: anchors ruled out for this item (ambiguous); ``places``: anchors
     that are place names, which do not count inside another capitalized name.
+    Profiles that share their anchors (one ``Matcher``) share the reading of an item.
     """
+    key = (id(anchors), skip, places)
+    cached = item._readings.get(key, item)
+    if cached is not item:
+        return cached  # type: ignore[return-value]
+    reading = item._readings[key] = _read(item, anchors, skip, places)
+    return reading
+
+
+def _read(item: ItemText, anchors: Matcher, skip: frozenset[str], places: frozenset[str]) -> Reading | None:
     toks = item.toks
-    found = [m for m in anchors.find(toks) if m[2] not in skip]
+    lows, gaps = toks.lows, toks.gaps
+    n = len(lows)
+    found = anchors.find(toks)
+    if skip:
+        found = [m for m in found if m[2] not in skip]
     countries, code_of = country_matcher()
     topic = []
     inside: set[str] = set()
@@ -313,41 +400,42 @@ def read(
         return Reading(False, False, False, False, None, False, tuple(sorted(inside))) if inside else None
     topic_spans = {(s, e) for s, e, _ in topic}
     others = [(s, e, code_of[t]) for s, e, t in item.countries if (s, e) not in topic_spans]
-    others = [o for o in others if not any(s <= o[0] < e for s, e in topic_spans)]
+    if others:
+        others = [o for o in others if not any(s <= o[0] < e for s, e in topic_spans)]
     first_end = item.first_end
 
     lead = any(s < min(first_end, LEAD_WINDOW) for s, _, _ in topic)
     late = all(s >= first_end for s, _, _ in topic)
 
     # Lists: chains of coordinated place mentions; the topic is listed when its chain has two other countries.
-    places = sorted([(s, e, None) for s, e, _ in topic] + [(s, e, c) for s, e, c in others])
-    listed_all = True
-    for s, e, _ in topic:
-        k = places.index((s, e, None))
-        lo = hi = k
-        while lo > 0 and _coordinated(toks, places[lo - 1][1], places[lo][0]):
-            lo -= 1
-        while hi + 1 < len(places) and _coordinated(toks, places[hi][1], places[hi + 1][0]):
-            hi += 1
-        if len({c for _, _, c in places[lo : hi + 1] if c}) < 2:
-            listed_all = False
-            break
+    listed_all = bool(others)  # with no other country there is no list of countries
+    if listed_all:
+        mentions = sorted([(s, e, None) for s, e, _ in topic] + [(s, e, c) for s, e, c in others])
+        for s, e, _ in topic:
+            k = mentions.index((s, e, None))
+            lo = hi = k
+            while lo > 0 and _coordinated(toks, mentions[lo - 1][1], mentions[lo][0]):
+                lo -= 1
+            while hi + 1 < len(mentions) and _coordinated(toks, mentions[hi][1], mentions[hi + 1][0]):
+                hi += 1
+            if len({c for _, _, c in mentions[lo : hi + 1] if c}) < 2:
+                listed_all = False
+                break
 
     def peripheral(s: int, e: int) -> bool:
-        window = {t.low for t in toks[max(0, s - 3) : e + 2]}
-        if window & _BORDER:
+        if not _BORDER.isdisjoint(lows[max(0, s - 3) : e + 2]):
             return True
-        if e < len(toks) and toks[e].start_gap == "-" and toks[e].low in _COMPARE_AFTER:
+        if e < n and gaps[e] == "-" and lows[e] in _COMPARE_AFTER:
             return True
-        if s > 0 and toks[s - 1].low == "like":
+        if s > 0 and lows[s - 1] == "like":
             return True
-        if {t.low for t in toks[max(0, s - 5) : s]} & _COMPARE_BEFORE:
+        if not _COMPARE_BEFORE.isdisjoint(lows[max(0, s - 5) : s]):
             return True
-        return e < len(toks) and toks[e].low in _ORIGIN_AFTER
+        return e < n and lows[e] in _ORIGIN_AFTER
 
     border = all(peripheral(s, e) for s, e, _ in topic)
     offshore = any(
-        (s > 0 and toks[s - 1].low == "off") or {t.low for t in toks[max(0, s - 3) : e + 3]} & _SEA
+        (s > 0 and lows[s - 1] == "off") or not _SEA.isdisjoint(lows[max(0, s - 3) : e + 3])
         for s, e, _ in topic
     )
 

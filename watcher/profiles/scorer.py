@@ -50,6 +50,9 @@ def _patterns(term: str) -> list[str]:
     return [f" {form} " for form in inflections(term)]
 
 
+_Entry = tuple[int, int, str, float]  # (profile index, kind, term, weight)
+
+
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     name: str
@@ -58,10 +61,11 @@ class _Compiled:
     sources: tuple[str, ...]
     vetoed_by: dict[str, frozenset[str]]  # ambiguous term -> its disambiguating words
     zero: Score
-    anchor_matcher: Matcher
+    anchor_matcher: Matcher  # one object for profiles with the same anchors: they share an item's reading
     places: frozenset[str]  # anchors that are place names (from the gazetteer)
     weights: dict[str, float]  # aboutness signal weights
     ranking_terms: frozenset[str]  # generic thread words: they rank matched items, never decide a match
+    automaton: ahocorasick.Automaton  # this profile's keys -> its entries, in the order they were added
 
 
 class Scorer:
@@ -70,16 +74,20 @@ class Scorer:
     def __init__(self, specs: Mapping[str, ProfileSpec]) -> None:
         self.names: list[str] = sorted(specs)
         self._profiles: list[_Compiled] = []
-        table: dict[str, list[tuple[int, int, str, float]]] = {}
-
-        def add(pattern_term: str, entry: tuple[int, int, str, float]) -> None:
-            for key in _patterns(pattern_term):
-                table.setdefault(key, []).append(entry)
-
+        anchor_keys: dict[str, set[int]] = {}
+        matchers: dict[frozenset[str], Matcher] = {}
         for idx, name in enumerate(self.names):
             spec = specs[name]
+            table: dict[str, list[_Entry]] = {}
+
+            def add(pattern_term: str, entry: _Entry, table: dict[str, list[_Entry]] = table) -> None:
+                for key in _patterns(pattern_term):
+                    table.setdefault(key, []).append(entry)
+
             for term, weight in spec.anchors.items():
                 add(term, (idx, ANCHOR, term, weight))
+                for key in _patterns(term):
+                    anchor_keys.setdefault(key, set()).add(idx)
             for term, weight in spec.terms.items():
                 add(term, (idx, TERM, term, weight))
             vetoed_by: dict[str, frozenset[str]] = {}
@@ -93,6 +101,12 @@ class Scorer:
                     regexes.append((item, re.compile(item[len(REGEX_PREFIX) :], re.IGNORECASE)))
                 else:
                     add(normalize_term(item), (idx, EXCLUDE, item, 0.0))
+            automaton = ahocorasick.Automaton()
+            for key, entries in table.items():
+                automaton.add_word(key, tuple(entries))
+            if table:
+                automaton.make_automaton()
+            anchor_set = frozenset(spec.anchors)
             self._profiles.append(
                 _Compiled(
                     name=name,
@@ -101,49 +115,44 @@ class Scorer:
                     sources=tuple(fold(s) for s in spec.exclude_sources),
                     vetoed_by=vetoed_by,
                     zero=Score(profile=name, score=0.0, matched=False, reason=NO_ANCHOR),
-                    anchor_matcher=Matcher(spec.anchors),
+                    anchor_matcher=matchers.setdefault(anchor_set, Matcher(anchor_set))
+                    if anchor_set not in matchers
+                    else matchers[anchor_set],
                     places=frozenset(spec.origin.get("gazetteer", ())),
                     weights=spec.signal_weights(),
                     ranking_terms=frozenset(spec.origin.get("generic", ())),
+                    automaton=automaton,
                 )
             )
-        self._automaton = ahocorasick.Automaton()
-        for key, entries in table.items():
-            # Only profiles with an anchor among the hits need any work: keep them at hand, and the
-            # entries grouped by profile, so a word many profiles share costs only the anchored ones.
-            anchored = frozenset(e[0] for e in entries if e[1] == ANCHOR)
-            by_profile: dict[int, list[tuple[int, int, str, float]]] = {}
-            for e in entries:
-                by_profile.setdefault(e[0], []).append(e)
-            self._automaton.add_word(key, ({k: tuple(v) for k, v in by_profile.items()}, anchored))
-        if table:
-            self._automaton.make_automaton()
-        self._empty = not table
+        self._zeros = [p.zero for p in self._profiles]
+        # Only anchors decide whether a profile needs any work, so the first scan looks for anchors
+        # alone: most items hit none and cost one scan in C. A profile with an anchor then scans the
+        # text with its own automaton (anchors, context, vetoes, exclusions).
+        self._anchors = ahocorasick.Automaton()
+        for key, pids in anchor_keys.items():
+            self._anchors.add_word(key, frozenset(pids))
+        if anchor_keys:
+            self._anchors.make_automaton()
+        self._empty = not anchor_keys
 
     def score(self, title: str, summary: str, source: str | None = None) -> list[Score]:
         """One `Score` per profile, in name order."""
-        out = [p.zero for p in self._profiles]
+        out = self._zeros.copy()
         if self._empty:
             return out
         # Feeds often open the summary with the title: scan that text once.
         head = title.rstrip("… .")
-        text = summary if head and summary.startswith(head) else f"{title} \n {summary}"
-        found = [v for _, v in self._automaton.iter(normalize(text))]
-        anchored: set[int] = set()
-        for _, pids in found:
-            if pids:
-                anchored.update(pids)
-        if not anchored:
+        text = normalize(summary if head and summary.startswith(head) else f"{title} \n {summary}")
+        anchored: frozenset[int] | None = None
+        for _, pids in self._anchors.iter(text):
+            anchored = pids if anchored is None else anchored | pids
+        if anchored is None:
             return out  # context terms alone never score: the shared zero Score is the answer
-        per_profile: dict[int, list[tuple[int, int, str, float]]] = {idx: [] for idx in anchored}
-        for by_profile, _ in found:
-            for idx in anchored:
-                entries = by_profile.get(idx)
-                if entries:
-                    per_profile[idx].extend(entries)
-        item = ItemText(title, summary)  # tokens and country names, read once for every profile
-        for idx, entries in per_profile.items():
-            out[idx] = self._score_one(self._profiles[idx], entries, title, summary, source, item)
+        item = ItemText(title, summary)  # words and country names, read once for every profile
+        for idx in anchored:
+            prof = self._profiles[idx]
+            entries = [e for _, found in prof.automaton.iter(text) for e in found]
+            out[idx] = self._score_one(prof, entries, title, summary, source, item)
         return out
 
     def _score_one(
