@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from watcher.profiles.text import fold, inflections
 
@@ -50,11 +50,13 @@ LEAD_WINDOW = 12  # tokens of the first sentence where its subject usually sits
 
 _TOKEN_SPLIT = re.compile(r"([^\W_]+)")  # capturing: split() returns gap, token, gap, token, …, gap
 _SENTENCE_END = re.compile(r"[.!?…]|\n")
-# ASCII: the same words by a byte table (every byte but a letter or digit to a space) and the
-# possessive as a pattern: an apostrophe right after a word, then s, then no letter or digit.
+# Text whose letters and digits are ASCII: the same words by a byte table (every byte but a letter or
+# digit to a space) and the possessive as a pattern: an apostrophe right after a word, s, no word.
 _ASCII_SPACES = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
-_ASCII_POSSESSIVE = re.compile(r"(?<=[A-Za-z0-9])'[sS](?![A-Za-z0-9])")
+_ASCII_POSSESSIVE = re.compile(r"(?<=[A-Za-z0-9])['’][sS](?![A-Za-z0-9])")
+_ASCII_BYTES = bytes(range(128))
+_WORD_CHAR = re.compile(r"[^\W_]")
 _GAP_JOIN = "a"  # no gap contains a letter: gaps joined with one can be counted back to their index
 _ABBREVIATIONS = {
     "gen",
@@ -113,8 +115,10 @@ class Tokens:
         text = summary if head and summary.startswith(head) else f"{title}\n{summary}" if summary else title
         self._words: list[str] | None = None
         self._gaps: list[str] | None = None
-        if text.isascii():
-            if "'" in text:
+        # Letters and digits all ASCII (other characters may be typographic quotes, dashes, …):
+        # a byte table finds the same words, since every byte of a non-ASCII character is a space to it.
+        if text.isascii() or not _WORD_CHAR.search(text.encode().translate(None, _ASCII_BYTES).decode()):
+            if "'" in text or "’" in text:
                 text = _ASCII_POSSESSIVE.sub("", text)
             self._text = text
             self.lows = text.encode().translate(_ASCII_SPACES).lower().decode().split()
@@ -180,7 +184,7 @@ class Matcher:
     def __init__(self, terms: Iterable[str]) -> None:
         self.words: dict[str, str] = {}
         self.prefixes: list[tuple[str, str]] = []
-        self.phrases: dict[str, list[tuple[list[str], str]]] = {}
+        phrases: dict[str, list[tuple[list[str], str]]] = {}
         for term in terms:
             if term.endswith("*"):
                 self.prefixes.append((term[:-1], term))
@@ -190,9 +194,15 @@ class Matcher:
                 if len(parts) == 1:
                     self.words.setdefault(parts[0], term)
                 else:
-                    self.phrases.setdefault(parts[0], []).append((parts, term))
-        for entries in self.phrases.values():
+                    phrases.setdefault(parts[0], []).append((parts, term))
+        # Phrases by first word, then second word, longest first (the first to fit wins): a frequent
+        # first word ("the", "new") costs one look-up of the word after it.
+        self.phrases: dict[str, dict[str, list[tuple[list[str], str]]]] = {}
+        for first, entries in phrases.items():
             entries.sort(key=lambda e: -len(e[0]))
+            by_second = self.phrases[first] = {}
+            for parts, term in entries:
+                by_second.setdefault(parts[1], []).append((parts, term))
         self._starts = frozenset(self.words) | frozenset(self.phrases)  # words a term can start with
         self._prefix_keys = tuple(p for p, _ in self.prefixes)
 
@@ -226,10 +236,12 @@ class Matcher:
             low = lows[i]
             k = 0
             term = ""
-            for parts, phrase_term in self.phrases.get(low, ()):
-                if i + len(parts) <= n and lows[i : i + len(parts)] == parts:
-                    k, term = len(parts), phrase_term
-                    break
+            after = self.phrases.get(low)
+            if after is not None and i + 1 < n:
+                for parts, phrase_term in after.get(lows[i + 1], ()):
+                    if i + len(parts) <= n and lows[i : i + len(parts)] == parts:
+                        k, term = len(parts), phrase_term
+                        break
             if not k:
                 if low in self.words:
                     k, term = 1, self.words[low]
@@ -260,9 +272,12 @@ def country_matcher() -> tuple[Matcher, dict[str, str]]:
     return Matcher(code_of), code_of
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """What the signals found; ``contributions`` turns them into score."""
+class Reading(NamedTuple):
+    """What the signals found; ``contributions`` turns them into score.
+
+    A named tuple, not a dataclass: one is built per item and profile, and it keys the cache
+    of what its signals are worth (:class:`SignalWeights`).
+    """
 
     lead: bool
     late: bool
@@ -291,6 +306,38 @@ class Reading:
             for label, w in out
             if w
         ]
+
+
+class SignalWeights:
+    """A profile's signal weights, with what each reading is worth under them, worked out once.
+
+    ``worth(reading)`` is ``(signals, deciding, ranking)``: the (label, contribution) pairs of
+    :meth:`Reading.contributions` rounded for a `Score`, and the sums of the contributions that
+    decide a match and of those that only rank. Few distinct readings occur (six flags and a
+    country), so profiles with the same weights share one cache.
+    """
+
+    MAX_CACHED = 10_000
+
+    def __init__(self, weights: Mapping[str, float]) -> None:
+        self.weights = dict(weights)
+        self._worth: dict[Reading, tuple[tuple[tuple[str, float], ...], float, float]] = {}
+
+    def worth(self, reading: Reading) -> tuple[tuple[tuple[str, float], ...], float, float]:
+        got = self._worth.get(reading)
+        if got is None:
+            signals = reading.contributions(self.weights)
+            deciding = sum(c for label, c in signals if not _ranking_only(label))
+            ranking = sum(c for label, c in signals if _ranking_only(label))
+            got = (tuple((label, round(c, 4)) for label, c in signals), deciding, ranking)
+            if len(self._worth) >= self.MAX_CACHED:
+                self._worth.clear()
+            self._worth[reading] = got
+        return got
+
+
+def _ranking_only(label: str) -> bool:
+    return label.split(":", 1)[0] in RANKING_SIGNALS
 
 
 def _coordinated(toks: Tokens, left_end: int, right_start: int) -> bool:
@@ -382,74 +429,87 @@ def read(
 
 def _read(item: ItemText, anchors: Matcher, skip: frozenset[str], places: frozenset[str]) -> Reading | None:
     toks = item.toks
-    lows, gaps = toks.lows, toks.gaps
-    n = len(lows)
     found = anchors.find(toks)
     if skip:
         found = [m for m in found if m[2] not in skip]
+    if not found:
+        return None
     countries, code_of = country_matcher()
-    topic = []
     inside: set[str] = set()
-    for s, e, term in found:
-        if term in places and _inside_name(toks, s, e, countries, anchors):
-            inside.add(term)
-        else:
-            topic.append((s, e, term))
-    inside -= {t for _, _, t in topic}
-    if not topic:
-        return Reading(False, False, False, False, None, False, tuple(sorted(inside))) if inside else None
-    topic_spans = {(s, e) for s, e, _ in topic}
-    others = [(s, e, code_of[t]) for s, e, t in item.countries if (s, e) not in topic_spans]
-    if others:
-        others = [o for o in others if not any(s <= o[0] < e for s, e in topic_spans)]
+    if places:
+        topic = []
+        for s, e, term in found:
+            if term in places and _inside_name(toks, s, e, countries, anchors):
+                inside.add(term)
+            else:
+                topic.append((s, e, term))
+        inside -= {t for _, _, t in topic}
+        if not topic:
+            return Reading(False, False, False, False, None, False, tuple(sorted(inside)))
+    else:
+        topic = found
+    lows = toks.lows
+    n = len(lows)
+    others: list[tuple[int, int, str]] = []
+    if item.countries:
+        topic_spans = {(s, e) for s, e, _ in topic}
+        for s, e, t in item.countries:
+            if (s, e) not in topic_spans and not any(ts <= s < te for ts, te in topic_spans):
+                others.append((s, e, code_of[t]))
     first_end = item.first_end
-
-    lead = any(s < min(first_end, LEAD_WINDOW) for s, _, _ in topic)
-    late = all(s >= first_end for s, _, _ in topic)
-
-    # Lists: chains of coordinated place mentions; the topic is listed when its chain has two other countries.
-    listed_all = bool(others)  # with no other country there is no list of countries
-    if listed_all:
-        mentions = sorted([(s, e, None) for s, e, _ in topic] + [(s, e, c) for s, e, c in others])
-        for s, e, _ in topic:
-            k = mentions.index((s, e, None))
-            lo = hi = k
-            while lo > 0 and _coordinated(toks, mentions[lo - 1][1], mentions[lo][0]):
-                lo -= 1
-            while hi + 1 < len(mentions) and _coordinated(toks, mentions[hi][1], mentions[hi + 1][0]):
-                hi += 1
-            if len({c for _, _, c in mentions[lo : hi + 1] if c}) < 2:
-                listed_all = False
-                break
-
-    def peripheral(s: int, e: int) -> bool:
-        if not _BORDER.isdisjoint(lows[max(0, s - 3) : e + 2]):
-            return True
-        if e < n and gaps[e] == "-" and lows[e] in _COMPARE_AFTER:
-            return True
-        if s > 0 and lows[s - 1] == "like":
-            return True
-        if not _COMPARE_BEFORE.isdisjoint(lows[max(0, s - 5) : s]):
-            return True
-        return e < n and lows[e] in _ORIGIN_AFTER
-
-    border = all(peripheral(s, e) for s, e, _ in topic)
-    offshore = any(
-        (s > 0 and lows[s - 1] == "off") or not _SEA.isdisjoint(lows[max(0, s - 3) : e + 3])
-        for s, e, _ in topic
-    )
+    first_topic = topic[0][0]  # mentions come left to right
+    lead = first_topic < min(first_end, LEAD_WINDOW)
+    late = first_topic >= first_end
+    listed_all = bool(others) and _listed(toks, topic, others)
+    gaps = toks.gaps
+    border = True
+    offshore = False
+    for s, e, _ in topic:
+        if border and not _peripheral(lows, gaps, n, s, e):
+            border = False
+        if not offshore and (
+            (s > 0 and lows[s - 1] == "off") or not _SEA.isdisjoint(lows[max(0, s - 3) : e + 3])
+        ):
+            offshore = True
 
     foreign = None
     if others:
         first_other = others[0]
-        first_topic = min(s for s, _, _ in topic)
         n_topic = len(topic)
-        counts: dict[str, int] = {}
-        for _, _, c in others:
-            counts[c] = counts.get(c, 0) + 1
         code = first_other[2]
-        if first_other[0] < first_topic and first_other[0] < first_end and counts[code] >= n_topic:
+        leads = first_other[0] < first_topic and first_other[0] < first_end
+        if leads and sum(1 for _, _, c in others if c == code) >= n_topic:
             from watcher.profiles.gazetteer import countries as _countries
 
             foreign = _countries()[code].name
     return Reading(lead, late, listed_all, border, foreign, offshore, tuple(sorted(inside)))
+
+
+def _listed(toks: Tokens, topic: list[tuple[int, int, str]], others: list[tuple[int, int, str]]) -> bool:
+    """Every mention of the topic sits in a chain of coordinated places with two other countries."""
+    mentions: list[tuple[int, int, str | None]] = sorted(
+        [(s, e, None) for s, e, _ in topic] + [(s, e, c) for s, e, c in others]  # type: ignore[misc]
+    )
+    for s, e, _ in topic:
+        k = mentions.index((s, e, None))
+        lo = hi = k
+        while lo > 0 and _coordinated(toks, mentions[lo - 1][1], mentions[lo][0]):
+            lo -= 1
+        while hi + 1 < len(mentions) and _coordinated(toks, mentions[hi][1], mentions[hi + 1][0]):
+            hi += 1
+        if len({c for _, _, c in mentions[lo : hi + 1] if c}) < 2:
+            return False
+    return True
+
+
+def _peripheral(lows: list[str], gaps: list[str], n: int, s: int, e: int) -> bool:
+    """The mention at s:e is at a border, a neighbour, a comparison or an origin."""
+    if not _BORDER.isdisjoint(lows[max(0, s - 3) : e + 2]):
+        return True
+    if e < n and gaps[e] == "-" and lows[e] in _COMPARE_AFTER:
+        return True
+    if s > 0 and lows[s - 1] == "like":
+        return True
+    if not _COMPARE_BEFORE.isdisjoint(lows[max(0, s - 5) : s]):
+        return True
+    return e < n and lows[e] in _ORIGIN_AFTER

@@ -26,12 +26,12 @@ not scored twice.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import ahocorasick
 
-from watcher.profiles.aboutness import RANKING_SIGNALS, ItemText, Matcher, read
+from watcher.profiles.aboutness import ItemText, Matcher, SignalWeights, read
 from watcher.profiles.spec import REGEX_PREFIX, ProfileSpec
 from watcher.profiles.text import fold, inflections, normalize, normalize_term
 from watcher.values import Score
@@ -50,7 +50,17 @@ def _patterns(term: str) -> list[str]:
     return [f" {form} " for form in inflections(term)]
 
 
-_Entry = tuple[int, int, str, float]  # (profile index, kind, term, weight)
+# An automaton value: the entries of one key for one profile, each (kind, term, weight, context),
+# where context is what a TERM contributes to the item's context: (rank, term, weight, role); rank
+# is the term's place in the profile's order of weight then name, so sorting contexts by it is
+# that order without a key function.
+_Context = tuple[int, str, float, int]
+_Entry = tuple[int, str, float, _Context | None]
+DECIDING, THREAD, OTHER_THREAD, NO_ROLE = 0, 1, 2, 3  # roles of a context term
+
+
+def _by_weight(kv: tuple[str, float]) -> tuple[float, str]:
+    return (-kv[1], kv[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +73,11 @@ class _Compiled:
     zero: Score
     anchor_matcher: Matcher  # one object for profiles with the same anchors: they share an item's reading
     places: frozenset[str]  # anchors that are place names (from the gazetteer)
-    weights: dict[str, float]  # aboutness signal weights
-    ranking_terms: frozenset[str]  # generic thread words: they rank matched items, never decide a match
+    signals: SignalWeights  # aboutness signal weights (shared by profiles with the same weights)
     automaton: ahocorasick.Automaton  # this profile's keys -> its entries, in the order they were added
+    has_phrases: bool  # some context term has several words
+    threshold: float
+    context_cap: float
 
 
 class Scorer:
@@ -75,7 +87,8 @@ class Scorer:
         self.names: list[str] = sorted(specs)
         self._profiles: list[_Compiled] = []
         anchor_keys: dict[str, set[int]] = {}
-        matchers: dict[frozenset[str], Matcher] = {}
+        matchers: dict[tuple[str, ...], Matcher] = {}
+        weights: dict[tuple[tuple[str, float], ...], SignalWeights] = {}
         for idx, name in enumerate(self.names):
             spec = specs[name]
             table: dict[str, list[_Entry]] = {}
@@ -85,28 +98,40 @@ class Scorer:
                     table.setdefault(key, []).append(entry)
 
             for term, weight in spec.anchors.items():
-                add(term, (idx, ANCHOR, term, weight))
+                add(term, (ANCHOR, term, weight, None))
                 for key in _patterns(term):
                     anchor_keys.setdefault(key, set()).add(idx)
-            for term, weight in spec.terms.items():
-                add(term, (idx, TERM, term, weight))
+            ranking_terms = frozenset(spec.origin.get("generic", ()))
+            for rank, (term, weight) in enumerate(sorted(spec.terms.items(), key=_by_weight)):
+                # Generic thread words (origin "generic") and negative weights only rank.
+                if weight > 0:
+                    role = THREAD if term in ranking_terms else DECIDING
+                else:
+                    role = OTHER_THREAD if weight < 0 else NO_ROLE
+                add(term, (TERM, term, weight, (rank, term, weight, role)))
             vetoed_by: dict[str, frozenset[str]] = {}
             for term, words in spec.ambiguous.items():
                 vetoed_by[term] = frozenset(words)
                 for word in words:
-                    add(word, (idx, VETO, word, 0.0))
+                    add(word, (VETO, word, 0.0, None))
             regexes = []
             for item in spec.exclude:
                 if item.startswith(REGEX_PREFIX):
                     regexes.append((item, re.compile(item[len(REGEX_PREFIX) :], re.IGNORECASE)))
                 else:
-                    add(normalize_term(item), (idx, EXCLUDE, item, 0.0))
+                    add(normalize_term(item), (EXCLUDE, item, 0.0, None))
             automaton = ahocorasick.Automaton()
             for key, entries in table.items():
                 automaton.add_word(key, tuple(entries))
             if table:
                 automaton.make_automaton()
-            anchor_set = frozenset(spec.anchors)
+            anchor_list = tuple(spec.anchors)  # in order: the first of two terms with one form names it
+            if anchor_list not in matchers:
+                matchers[anchor_list] = Matcher(anchor_list)
+            signal_weights = spec.signal_weights()
+            weights_key = tuple(sorted(signal_weights.items()))
+            if weights_key not in weights:
+                weights[weights_key] = SignalWeights(signal_weights)
             self._profiles.append(
                 _Compiled(
                     name=name,
@@ -115,13 +140,13 @@ class Scorer:
                     sources=tuple(fold(s) for s in spec.exclude_sources),
                     vetoed_by=vetoed_by,
                     zero=Score(profile=name, score=0.0, matched=False, reason=NO_ANCHOR),
-                    anchor_matcher=matchers.setdefault(anchor_set, Matcher(anchor_set))
-                    if anchor_set not in matchers
-                    else matchers[anchor_set],
+                    anchor_matcher=matchers[anchor_list],
                     places=frozenset(spec.origin.get("gazetteer", ())),
-                    weights=spec.signal_weights(),
-                    ranking_terms=frozenset(spec.origin.get("generic", ())),
+                    signals=weights[weights_key],
                     automaton=automaton,
+                    has_phrases=any(" " in t for t in spec.terms),
+                    threshold=spec.threshold,
+                    context_cap=spec.context_cap,
                 )
             )
         self._zeros = [p.zero for p in self._profiles]
@@ -151,52 +176,56 @@ class Scorer:
         item = ItemText(title, summary)  # words and country names, read once for every profile
         for idx in anchored:
             prof = self._profiles[idx]
-            entries = [e for _, found in prof.automaton.iter(text) for e in found]
-            out[idx] = self._score_one(prof, entries, title, summary, source, item)
+            found = [entries for _, entries in prof.automaton.iter(text)]
+            out[idx] = self._score_one(prof, found, title, summary, source, item)
         return out
 
     def _score_one(
         self,
         prof: _Compiled,
-        entries: Iterable[tuple[int, int, str, float]],
+        found: list[tuple[_Entry, ...]],
         title: str,
         summary: str,
         source: str | None,
         item: ItemText,
     ) -> Score:
         anchors: dict[str, float] = {}
-        terms: dict[str, float] = {}
+        terms: dict[str, _Context] = {}
         vetoes: set[str] = set()
-        for _, kind, key, weight in entries:
-            if kind == ANCHOR:
-                anchors[key] = weight
-            elif kind == TERM:
-                terms[key] = weight
-            elif kind == VETO:
-                vetoes.add(key)
-            else:
-                return Score(prof.name, 0.0, False, reason=f"excluded: {key!r}")
+        for entries in found:
+            for kind, key, weight, context_entry in entries:
+                if kind == TERM:
+                    terms[key] = context_entry  # type: ignore[assignment]
+                elif kind == ANCHOR:
+                    anchors[key] = weight
+                elif kind == VETO:
+                    vetoes.add(key)
+                else:
+                    return Score(prof.name, 0.0, False, reason=f"excluded: {key!r}")
         ruled_out: list[str] = []
-        vetoed: set[str] = set()
+        vetoed: frozenset[str] = _NOTHING
         if vetoes:
+            ruled: set[str] = set()
             for term, words in prof.vetoed_by.items():
                 if not words & vetoes:
                     continue
                 if (anchors.pop(term, None) is not None) | (terms.pop(term, None) is not None):
                     ruled_out.append(f"{term!r} ({', '.join(sorted(words & vetoes))})")
-                    vetoed.add(term)
+                    ruled.add(term)
+            vetoed = frozenset(ruled)
         # A phrase that fired says what its words say: "united nations" does not count "nations" again.
-        for phrase in [t for t in terms if " " in t]:
-            for word in phrase.split():
-                if word in terms and word != phrase:
-                    del terms[word]
-        context = sorted(terms.items(), key=lambda kv: (-kv[1], kv[0]))
+        if prof.has_phrases and len(terms) > 1:
+            for phrase in [t for t in terms if " " in t]:
+                for word in phrase.split():
+                    if word in terms and word != phrase:
+                        del terms[word]
+        context = sorted(terms.values())  # by weight, then name (the rank)
         if not anchors:
             # Every anchor was ruled out as ambiguous; show what fired, it adds nothing.
             reason = NO_ANCHOR
             if ruled_out:
                 reason += f"; ruled out as ambiguous: {', '.join(ruled_out)}"
-            return Score(prof.name, 0.0, False, tuple((t, 0.0) for t, _ in context), reason)
+            return Score(prof.name, 0.0, False, tuple((c[1], 0.0) for c in context), reason)
         if prof.sources and source and any(s in fold(source) for s in prof.sources):
             return Score(prof.name, 0.0, False, reason=f"excluded source: {source!r}")
         if prof.regexes:
@@ -204,54 +233,62 @@ class Scorer:
             for label, rx in prof.regexes:
                 if rx.search(raw):
                     return Score(prof.name, 0.0, False, reason=f"excluded: {label!r}")
-        reading = read(item, prof.anchor_matcher, frozenset(vetoed), prof.places)
-        if reading is not None and reading.inside_names:
-            for term in reading.inside_names:
-                anchors.pop(term, None)
-            if not anchors:
-                reason = f"{NO_ANCHOR}; only inside other names: {', '.join(reading.inside_names)}"
-                return Score(prof.name, 0.0, False, tuple((t, 0.0) for t, _ in context), reason)
-        signals = reading.contributions(prof.weights) if reading is not None else []
-        hits: list[tuple[str, float]] = []
-        ranked = sorted(anchors.items(), key=lambda kv: (-kv[1], kv[0]))
-        hits.append(ranked[0])
-        hits.extend((t, w * SECONDARY_ANCHOR_FACTOR) for t, w in ranked[1:])
+        reading = read(item, prof.anchor_matcher, vetoed, prof.places)
+        if reading is None:
+            signals, signal_deciding, signal_ranking = (), 0, 0
+        else:
+            if reading.inside_names:
+                for term in reading.inside_names:
+                    anchors.pop(term, None)
+                if not anchors:
+                    reason = f"{NO_ANCHOR}; only inside other names: {', '.join(reading.inside_names)}"
+                    return Score(prof.name, 0.0, False, tuple((c[1], 0.0) for c in context), reason)
+            signals, signal_deciding, signal_ranking = prof.signals.worth(reading)
+        if len(anchors) == 1:
+            hits: list[tuple[str, float]] = list(anchors.items())
+        else:
+            ranked = sorted(anchors.items(), key=_by_weight)
+            hits = [ranked[0]]
+            hits.extend((t, w * SECONDARY_ANCHOR_FACTOR) for t, w in ranked[1:])
         # Context adds up to context_cap and helps decide the match. Generic thread words (origin
         # "generic": conflict, migration, sport…) and negative weights only rank: an item of another
         # thread still matches, below the story's own news, and a peripheral mention is not rescued.
-        deciding_ctx = [(t, w) for t, w in context if w > 0 and t not in prof.ranking_terms]
-        ctx_sum = sum(w for _, w in deciding_ctx)
-        cap = prof.spec.context_cap
-        scale = cap / ctx_sum if ctx_sum > cap > 0 else (0.0 if cap == 0 else 1.0)
-        hits.extend((t, w * scale) for t, w in deciding_ctx)
+        deciding_ctx: list[tuple[str, float]] = []
+        thread: list[tuple[str, float]] = []
+        other_thread: list[tuple[str, float]] = []
+        for _, t, w, role in context:
+            if role == DECIDING:
+                deciding_ctx.append((t, w))
+            elif role == THREAD:
+                thread.append((t, w))
+            elif role == OTHER_THREAD:
+                other_thread.append((t, w))
+        if deciding_ctx:
+            ctx_sum = sum(w for _, w in deciding_ctx)
+            cap = prof.context_cap
+            scale = cap / ctx_sum if ctx_sum > cap > 0 else (0.0 if cap == 0 else 1.0)
+            hits.extend((t, w * scale) for t, w in deciding_ctx)
         ranking_hits: list[tuple[str, float]] = []
-        for sign in (1, -1):
-            part = [(t, w) for t, w in context if (t in prof.ranking_terms or w < 0) and w * sign > 0]
-            total_part = abs(sum(w for _, w in part))
-            limit = THREAD_CAP if sign > 0 else OTHER_THREAD_FLOOR
-            ratio = limit / total_part if total_part > limit else 1.0
-            ranking_hits.extend((t, w * ratio) for t, w in part)
+        for part, limit in ((thread, THREAD_CAP), (other_thread, OTHER_THREAD_FLOOR)):
+            if part:
+                total_part = abs(sum(w for _, w in part))
+                ratio = limit / total_part if total_part > limit else 1.0
+                ranking_hits.extend((t, w * ratio) for t, w in part)
         deciding = sum(c for _, c in hits)
-        deciding += sum(c for label, c in signals if not _ranking_only(label))
-        ranking = sum(c for _, c in ranking_hits) + sum(c for label, c in signals if _ranking_only(label))
-        threshold = prof.spec.threshold
+        deciding += signal_deciding
+        ranking = sum(c for _, c in ranking_hits) + signal_ranking
+        threshold = prof.threshold
         matched = deciding >= threshold
         total = max(threshold, deciding + ranking) if matched else deciding
         hits.extend(ranking_hits)
-        hits.sort(key=lambda h: (-h[1], h[0]))
+        if len(hits) > 1:
+            hits.sort(key=_by_weight)
         reason = None if matched else f"below threshold ({deciding:.2f} < {threshold:g})"
-        return Score(
-            prof.name,
-            round(total, 4),
-            matched,
-            tuple((t, round(c, 4)) for t, c in hits),
-            reason,
-            tuple((label, round(c, 4)) for label, c in signals),
-        )
+        rounded = tuple((t, round(c, 4)) for t, c in hits)
+        return Score(prof.name, round(total, 4), matched, rounded, reason, signals)
 
 
-def _ranking_only(label: str) -> bool:
-    return label.split(":", 1)[0] in RANKING_SIGNALS
+_NOTHING: frozenset[str] = frozenset()
 
 
 def compile_profiles(specs: Mapping[str, ProfileSpec]) -> Scorer:
