@@ -77,7 +77,11 @@ def _headline(view: DigestView) -> str:
 
 def subject(digest: Digest, prefix: str = "[watcher]") -> str:
     """E.g. ``[watcher] 7 new items for libya, sahel``: one line, no control characters."""
-    view = digest_view(digest)
+    return view_subject(digest_view(digest), prefix)
+
+
+def view_subject(view: DigestView, prefix: str = "[watcher]") -> str:
+    """:func:`subject` of a digest whose view is already built (a renderer builds it once)."""
     line = one_line(f"{one_line(prefix)} {_headline(view)}")
     if len(line) > SUBJECT_MAX:
         line = line[: SUBJECT_MAX - 1].rstrip() + "…"

@@ -19,6 +19,7 @@ import nh3
 EXCERPT_CHARS = 300
 
 _SPACE = re.compile(r"\s+")
+_ASCII_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _LOOKS_LIKE_HTML = re.compile(r"<[A-Za-z/!?]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);")
 
 
@@ -30,8 +31,10 @@ def one_line(value: str | None) -> str:
     """
     if not value:
         return ""
-    if not value.isprintable():  # rare: only then pay for the per-character pass
-        value = "".join(_replacement(ch) for ch in value)
+    if value.isprintable():
+        # The only whitespace a printable string holds is the ASCII space: runs of it are all to fold.
+        return value.strip() if "  " not in value else _SPACE.sub(" ", value).strip()
+    value = "".join(_replacement(ch) for ch in value)  # rare: only then pay for the per-character pass
     return _SPACE.sub(" ", value).strip()
 
 
@@ -76,7 +79,11 @@ def safe_link(link: str | None) -> str | None:
     if not link:
         return None
     link = link.strip()
-    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in link):
+    if link.isascii():
+        # ASCII has no format (Cf) character; its spaces and controls are \x00-\x20 and \x7f.
+        if _ASCII_SPACE_OR_CONTROL.search(link):
+            return None
+    elif any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in link):
         return None
     try:
         parts = urlsplit(link)

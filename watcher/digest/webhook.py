@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from watcher.digest.render import subject
+from watcher.digest.render import view_subject
 from watcher.digest.text import shorten
 from watcher.digest.view import DigestView, ItemView, digest_view
 from watcher.values import Digest
@@ -51,7 +51,7 @@ _DISCORD_COLOR = 0x1D4ED8
 
 def webhook_bodies(digest: Digest, fmt: Format) -> list[dict[str, Any]]:
     view = digest_view(digest)
-    headline = subject(digest, prefix="").strip()
+    headline = view_subject(view, prefix="").strip()
     if fmt == "json":
         return [_json_body(view)]
     if fmt == "slack":
