@@ -73,17 +73,21 @@ def _similar(story: _Story, title: str, summary: str) -> bool:
 @dataclasses.dataclass(slots=True)
 class _Profile:
     stories: list[_Story] = dataclasses.field(default_factory=list)
-    titles: list[str] = dataclasses.field(default_factory=list)  # stories[i].title, for rapidfuzz.process
+    # Story titles by the numbers in them: a title with other numbers is never the same story
+    # (see _similar), so an item's title is compared only with those that carry its numbers.
+    by_numbers: dict[tuple[str, ...], tuple[list[str], list[int]]] = dataclasses.field(default_factory=dict)
     by_link: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def find(self, link: str | None, title: str, summary: str) -> _Story | None:
         if link is not None and link in self.by_link:
             return self.stories[self.by_link[link]]
+        bucket = self.by_numbers.get(tuple(_NUMBER.findall(title)))
+        if bucket is None:
+            return None
+        titles, indices = bucket
         # Earliest (best-scored) similar story wins; rapidfuzz scans the titles in C.
-        hits = process.extract(
-            title, self.titles, scorer=fuzz.ratio, score_cutoff=TITLE_SIMILARITY, limit=None
-        )
-        for _, _, i in sorted(hits, key=lambda h: h[2]):
+        hits = process.extract(title, titles, scorer=fuzz.ratio, score_cutoff=TITLE_SIMILARITY, limit=None)
+        for i in sorted(indices[k] for _, _, k in hits):
             if _similar(self.stories[i], title, summary):
                 return self.stories[i]
         return None
@@ -91,8 +95,10 @@ class _Profile:
     def add(self, story: _Story) -> None:
         if story.link is not None:
             self.by_link.setdefault(story.link, len(self.stories))
+        titles, indices = self.by_numbers.setdefault(tuple(_NUMBER.findall(story.title)), ([], []))
+        titles.append(story.title)
+        indices.append(len(self.stories))
         self.stories.append(story)
-        self.titles.append(story.title)
 
 
 def group_stories(items: Sequence[DigestItem], profiles: Sequence[str] = ()) -> list[DigestItem]:
