@@ -418,3 +418,57 @@ def test_titles_that_differ_in_a_number_are_different_stories() -> None:
         ]
     )
     assert [(g.match_id, g.extra_match_ids) for g in grouped] == [(1, (3,)), (2, ())]
+
+
+def test_grouping_finds_what_comparing_with_every_story_finds() -> None:
+    """Titles are compared only with stories that carry the same numbers: the same stories as a full scan."""
+    import dataclasses
+
+    from rapidfuzz import fuzz
+
+    from watcher.digest import group
+    from watcher.digest.text import plain_text
+
+    rng = random.Random(7)
+    items = []
+    for k in range(1, 400):
+        base = rng.randrange(1, 60)  # ~60 stories, each told many ways
+        title = words(base, 7).capitalize()
+        variants = [title, title + "!", title.replace(" ", "  ", 1), title[:-2], title + f" {base % 3}"]
+        title = rng.choice(variants)
+        if rng.random() < 0.3:
+            title += f" {rng.choice(['2024', '12', '3'])}"
+        excerpt = rng.choice([words(-base, 30), words(-base, 30)[:-5], "", words(k, 30)])
+        link = f"https://n{rng.randrange(3)}.example/{base}/{rng.randrange(4)}"
+        items.append(item(k, title=title, excerpt=excerpt, link=link, profile=rng.choice(["libya", "sahel"])))
+
+    def full_scan(items: list[DigestItem]) -> list[DigestItem]:
+        order = {p: i for i, p in enumerate(dict.fromkeys(it.profile for it in items))}
+        stories: dict[str, list[group._Story]] = {}
+        for it in sorted(items, key=lambda it: (order[it.profile], -it.score, it.match_id)):
+            norm = [
+                group._NON_WORD.sub(" ", plain_text(v).casefold()).strip() for v in (it.title, it.excerpt)
+            ]
+            link, title, summary = group.link_key(it.link), *norm
+            mine = stories.setdefault(it.profile, [])
+            same_link = (s for s in mine if link is not None and s.link == link)
+            similar = (
+                s for s in mine if fuzz.ratio(title, s.title) >= 90 and group._similar(s, title, summary)
+            )
+            home = next(same_link, None) or next(similar, None)
+            if home is None:
+                mine.append(group._Story(it, link, title, summary, list(it.also), list(it.extra_match_ids)))
+                continue
+            for pair in ((it.source or "", it.link), *it.also):
+                if pair not in home.also:
+                    home.also.append(pair)
+            home.extra.extend((it.match_id, *it.extra_match_ids))
+        return [
+            dataclasses.replace(s.lead, also=tuple(s.also), extra_match_ids=tuple(s.extra))
+            for mine in stories.values()
+            for s in mine
+        ]
+
+    grouped = group_stories(items)
+    assert grouped == full_scan(items)
+    assert 60 <= len(grouped) < 300  # copies were folded, distinct stories kept apart

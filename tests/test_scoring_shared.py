@@ -1,0 +1,155 @@
+"""Scoring many profiles at once shares an item's work; it must not change any profile's score.
+
+The scorer reads an item once (words, country names, first sentence) for every profile with an
+anchor in it, and profiles with the same anchors share one reading. These tests hold that to the
+simple definitions: each profile scored alone, and the item's words and term occurrences found by
+a plain left-to-right scan.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need_shared
+from watcher.profiles import ProfileSpec, compile_profiles, derive_profile
+from watcher.profiles.aboutness import Matcher, Tokens, _first_sentence_end, country_matcher
+from watcher.profiles.text import fold
+
+REPO = Path(__file__).resolve().parents[1]
+
+ODD_TEXTS = [
+    ("Libya's army and Tunisia’s navy", "It's the EU's 's plan; 's first. Erdoğan’s visit…"),
+    ("'s at the start", "x 's spaced; a's_b; it’S; U.S. talks. Next sentence"),
+    ("Tripoli, Lebanon", "Near the Libyan border.\nA new line — and “quotes” – dashes…"),
+    ("São Tomé and Príncipe", "Côte d'Ivoire, Iran, Iraq, Libya and Sudan were named."),
+    ("", ""),
+    ("...", "  "),
+    ("The United States and the United Kingdom", "the united arab emirates; New Zealand's PM"),
+    ("Gen. Haftar visits Benghazi", "Mr. Dbeibah. Dr. Smith spoke! Then? yes"),
+]
+
+
+def _dev_texts(limit: int) -> list[tuple[str, str, str | None]]:
+    path = need_shared("eval", "dev.jsonl")
+    rows = [json.loads(line) for line in path.open(encoding="utf-8")][:limit]
+    return [(r.get("title") or "", r.get("summary") or "", r.get("source")) for r in rows]
+
+
+# --- the plain definitions the scorer's shortcuts must agree with ---------------------------------
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _plain_tokens(title: str, summary: str) -> list[tuple[str, str, bool]]:
+    """(folded word, text before it, capitalized) by one regex scan, possessive 's dropped."""
+    head = title.rstrip(" .…")
+    text = summary if head and summary.startswith(head) else f"{title}\n{summary}" if summary else title
+    out: list[tuple[str, str, bool]] = []
+    prev_end = 0
+    for m in _WORD.finditer(text):
+        word, gap = m.group(), text[prev_end : m.start()]
+        prev_end = m.end()
+        if word in ("s", "S") and gap in ("'", "’") and out:
+            continue
+        out.append((word.lower() if word.isascii() else fold(word), gap, word[0].isupper()))
+    return out
+
+
+def _plain_find(matcher: Matcher, lows: list[str]) -> list[tuple[int, int, str]]:
+    """Every position in turn: the longest phrase, else a word, else a prefix; skip past a hit."""
+    listed = [e for by_second in matcher.phrases.values() for entries in by_second.values() for e in entries]
+    phrases = sorted(listed, key=lambda e: -len(e[0]))
+    out, i = [], 0
+    while i < len(lows):
+        hit = next(((len(p), t) for p, t in phrases if lows[i : i + len(p)] == p), None)
+        if hit is None and lows[i] in matcher.words:
+            hit = (1, matcher.words[lows[i]])
+        if hit is None:
+            hit = next(((1, t) for p, t in matcher.prefixes if lows[i].startswith(p)), None)
+        if hit is None:
+            i += 1
+            continue
+        out.append((i, i + hit[0], hit[1]))
+        i += hit[0]
+    return out
+
+
+def _plain_first_end(toks: list[tuple[str, str, bool]]) -> int:
+    abbreviations = {"gen", "dr", "mr", "mrs", "ms", "st", "lt", "col", "sgt", "no", "jr", "sr", "vs"}
+    abbreviations |= {"rep", "sen"}
+    for i in range(1, len(toks)):
+        gap = toks[i][1]
+        if not re.search(r"[.!?…]|\n", gap):
+            continue
+        if "\n" in gap or "…" in gap:
+            return i
+        prev = toks[i - 1][0]
+        if toks[i][2] and len(prev) > 1 and prev not in abbreviations:
+            return i
+    return len(toks)
+
+
+def test_words_gaps_and_first_sentence_match_a_plain_scan() -> None:
+    for title, summary, _ in [*((t, s, None) for t, s in ODD_TEXTS), *_dev_texts(3000)]:
+        plain = _plain_tokens(title, summary)
+        toks = Tokens(title, summary)
+        assert toks.lows == [w for w, _, _ in plain], (title, summary)
+        assert toks.gaps == [g for _, g, _ in plain], (title, summary)
+        assert [toks.upper(i) for i in range(len(toks))] == [u for _, _, u in plain], (title, summary)
+        assert _first_sentence_end(toks) == _plain_first_end(plain), (title, summary)
+
+
+def test_term_occurrences_match_a_plain_scan() -> None:
+    terms = ["libya", "tripoli", "united nations", "united nations support mission", "haftar*", "new"]
+    anchors = Matcher(terms)
+    countries = country_matcher()[0]
+    for title, summary, _ in [*((t, s, None) for t, s in ODD_TEXTS), *_dev_texts(3000)]:
+        toks = Tokens(title, summary)
+        for matcher in (anchors, countries):
+            assert matcher.find(toks) == _plain_find(matcher, toks.lows), (title, summary)
+
+
+# --- many profiles at once == each alone ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def profiles() -> dict[str, ProfileSpec]:
+    libya = derive_profile([p.read_text(encoding="utf-8") for p in sorted((REPO / "seeds").glob("*.txt"))])
+    hand = {
+        "anchors": {"libya": 3.0, "tripoli": 2.0, "haftar*": 2.0},
+        "terms": {"ceasefire": 1.0, "oil": 0.5, "united nations": 1.0, "nations": 0.7, "football": -1.0},
+        "ambiguous": {"tripoli": ["lebanon", "lebanese"]},
+        "threshold": 2.5,
+        "context_cap": 1.5,
+    }
+    return {
+        "libya": libya,
+        "libya-copy": libya.model_copy(update={"threshold": 3.0}),  # same anchors: shares the reading
+        "hand": ProfileSpec(**hand),
+        "hand-excl": ProfileSpec(
+            **hand, exclude=["oil price", "re:(?i)\\bsport"], exclude_sources=["Reuters"]
+        ),
+        "hand-weights": ProfileSpec(**{**hand, "aboutness": {"lead": 1.0, "list": -1.0, "foreign": -0.25}}),
+        "covid": ProfileSpec(
+            anchors={"covid": 2.0, "coronavirus": 2.0}, terms={"vaccine": 1.0, "lockdown": 0.5}
+        ),
+        "zero-ctx": ProfileSpec(anchors={"trump": 2.5}, terms={"election": 1.0}, context_cap=0.0),
+    }
+
+
+def test_scoring_profiles_together_gives_each_profile_its_own_score(profiles: dict[str, ProfileSpec]) -> None:
+    items = [*((t, s, "Reuters") for t, s in ODD_TEXTS), *_dev_texts(4000)]
+    together = compile_profiles(profiles)
+    alone = {name: compile_profiles({name: spec}) for name, spec in profiles.items()}
+    fired = 0
+    for title, summary, source in items:
+        scores = together.score(title, summary, source)
+        assert [s.profile for s in scores] == sorted(profiles)
+        for score in scores:
+            assert score == alone[score.profile].score(title, summary, source)[0], (score.profile, title)
+            fired += score.score != 0
+    assert fired > 100  # the items exercise the scoring, not only the shared zero
