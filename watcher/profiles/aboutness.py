@@ -456,16 +456,18 @@ def _read(item: ItemText, anchors: Matcher, skip: frozenset[str], places: frozen
         for s, e, t in item.countries:
             if (s, e) not in topic_spans and not any(ts <= s < te for ts, te in topic_spans):
                 others.append((s, e, code_of[t]))
-    first_end = item.first_end
     first_topic = topic[0][0]  # mentions come left to right
-    lead = first_topic < min(first_end, LEAD_WINDOW)
-    late = first_topic >= first_end
+    if first_topic == 0:  # the first word: early in the first sentence (which has at least that word)
+        lead, late = True, False
+    else:
+        first_end = item.first_end
+        lead = first_topic < min(first_end, LEAD_WINDOW)
+        late = first_topic >= first_end
     listed_all = bool(others) and _listed(toks, topic, others)
-    gaps = toks.gaps
     border = True
     offshore = False
     for s, e, _ in topic:
-        if border and not _peripheral(lows, gaps, n, s, e):
+        if border and not _peripheral(toks, n, s, e):
             border = False
         if not offshore and (
             (s > 0 and lows[s - 1] == "off") or not _SEA.isdisjoint(lows[max(0, s - 3) : e + 3])
@@ -477,7 +479,7 @@ def _read(item: ItemText, anchors: Matcher, skip: frozenset[str], places: frozen
         first_other = others[0]
         n_topic = len(topic)
         code = first_other[2]
-        leads = first_other[0] < first_topic and first_other[0] < first_end
+        leads = first_other[0] < first_topic and first_other[0] < item.first_end
         if leads and sum(1 for _, _, c in others if c == code) >= n_topic:
             from watcher.profiles.gazetteer import countries as _countries
 
@@ -502,11 +504,12 @@ def _listed(toks: Tokens, topic: list[tuple[int, int, str]], others: list[tuple[
     return True
 
 
-def _peripheral(lows: list[str], gaps: list[str], n: int, s: int, e: int) -> bool:
+def _peripheral(toks: Tokens, n: int, s: int, e: int) -> bool:
     """The mention at s:e is at a border, a neighbour, a comparison or an origin."""
+    lows = toks.lows
     if not _BORDER.isdisjoint(lows[max(0, s - 3) : e + 2]):
         return True
-    if e < n and gaps[e] == "-" and lows[e] in _COMPARE_AFTER:
+    if e < n and lows[e] in _COMPARE_AFTER and toks.gaps[e] == "-":
         return True
     if s > 0 and lows[s - 1] == "like":
         return True

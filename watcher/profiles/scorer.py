@@ -1,9 +1,12 @@
 """Score items against many profiles at once.
 
-All profiles' terms go into one Aho-Corasick automaton, so an item is
-normalized and scanned once whatever the number of profiles; only profiles
-with a hit do any further work, and the others get a shared zero `Score`.
-Cost per profile therefore shrinks as profiles are added.
+An item is normalized once and scanned once for the anchors of all profiles
+(one Aho-Corasick automaton); most items hit none and every profile gets a
+shared zero `Score`. Only a profile with an anchor in the item does more: it
+scans the text with its own automaton (anchors, context, vetoes, exclusions)
+and reads the item's aboutness from words split once for every such profile
+(profiles with the same anchors share that reading). Cost per profile
+therefore shrinks as profiles are added.
 
 Score of one item for one profile:
 
