@@ -54,10 +54,10 @@ def _patterns(term: str) -> list[str]:
 
 
 # An automaton value: the entries of one key for one profile, each (kind, term, weight, context),
-# where context is what a TERM contributes to the item's context: (rank, term, weight, role); rank
-# is the term's place in the profile's order of weight then name, so sorting contexts by it is
-# that order without a key function.
-_Context = tuple[int, str, float, int]
+# where context is what a TERM contributes to the item's context: (rank, term, weight, role,
+# (term, weight)); rank is the term's place in the profile's order of weight then name, so sorting
+# contexts by it is that order without a key function.
+_Context = tuple[int, str, float, int, tuple[str, float]]
 _Entry = tuple[int, str, float, _Context | None]
 DECIDING, THREAD, OTHER_THREAD, NO_ROLE = 0, 1, 2, 3  # roles of a context term
 
@@ -111,7 +111,7 @@ class Scorer:
                     role = THREAD if term in ranking_terms else DECIDING
                 else:
                     role = OTHER_THREAD if weight < 0 else NO_ROLE
-                add(term, (TERM, term, weight, (rank, term, weight, role)))
+                add(term, (TERM, term, weight, (rank, term, weight, role, (term, weight))))
             vetoed_by: dict[str, frozenset[str]] = {}
             for term, words in spec.ambiguous.items():
                 vetoed_by[term] = frozenset(words)
@@ -228,7 +228,7 @@ class Scorer:
             reason = NO_ANCHOR
             if ruled_out:
                 reason += f"; ruled out as ambiguous: {', '.join(ruled_out)}"
-            return Score(prof.name, 0.0, False, tuple((c[1], 0.0) for c in context), reason)
+            return Score(prof.name, 0.0, False, tuple([(c[1], 0.0) for c in context]), reason)
         if prof.sources and source and any(s in fold(source) for s in prof.sources):
             return Score(prof.name, 0.0, False, reason=f"excluded source: {source!r}")
         if prof.regexes:
@@ -245,41 +245,42 @@ class Scorer:
                     anchors.pop(term, None)
                 if not anchors:
                     reason = f"{NO_ANCHOR}; only inside other names: {', '.join(reading.inside_names)}"
-                    return Score(prof.name, 0.0, False, tuple((c[1], 0.0) for c in context), reason)
+                    return Score(prof.name, 0.0, False, tuple([(c[1], 0.0) for c in context]), reason)
             signals, signal_deciding, signal_ranking = prof.signals.worth(reading)
         if len(anchors) == 1:
             hits: list[tuple[str, float]] = list(anchors.items())
         else:
             ranked = sorted(anchors.items(), key=_by_weight)
             hits = [ranked[0]]
-            hits.extend((t, w * SECONDARY_ANCHOR_FACTOR) for t, w in ranked[1:])
+            hits.extend([(t, w * SECONDARY_ANCHOR_FACTOR) for t, w in ranked[1:]])
         # Context adds up to context_cap and helps decide the match. Generic thread words (origin
         # "generic": conflict, migration, sport…) and negative weights only rank: an item of another
         # thread still matches, below the story's own news, and a peripheral mention is not rescued.
         deciding_ctx: list[tuple[str, float]] = []
         thread: list[tuple[str, float]] = []
         other_thread: list[tuple[str, float]] = []
-        for _, t, w, role in context:
+        for _, _, _, role, pair in context:
             if role == DECIDING:
-                deciding_ctx.append((t, w))
+                deciding_ctx.append(pair)
             elif role == THREAD:
-                thread.append((t, w))
+                thread.append(pair)
             elif role == OTHER_THREAD:
-                other_thread.append((t, w))
+                other_thread.append(pair)
+        # (A factor of exactly 1.0 changes no weight: the pairs are taken as they are.)
         if deciding_ctx:
-            ctx_sum = sum(w for _, w in deciding_ctx)
+            ctx_sum = sum([w for _, w in deciding_ctx])
             cap = prof.context_cap
             scale = cap / ctx_sum if ctx_sum > cap > 0 else (0.0 if cap == 0 else 1.0)
-            hits.extend((t, w * scale) for t, w in deciding_ctx)
+            hits.extend(deciding_ctx if scale == 1.0 else [(t, w * scale) for t, w in deciding_ctx])
         ranking_hits: list[tuple[str, float]] = []
         for part, limit in ((thread, THREAD_CAP), (other_thread, OTHER_THREAD_FLOOR)):
             if part:
-                total_part = abs(sum(w for _, w in part))
+                total_part = abs(sum([w for _, w in part]))
                 ratio = limit / total_part if total_part > limit else 1.0
-                ranking_hits.extend((t, w * ratio) for t, w in part)
-        deciding = sum(c for _, c in hits)
+                ranking_hits.extend(part if ratio == 1.0 else [(t, w * ratio) for t, w in part])
+        deciding = sum([c for _, c in hits])
         deciding += signal_deciding
-        ranking = sum(c for _, c in ranking_hits) + signal_ranking
+        ranking = sum([c for _, c in ranking_hits]) + signal_ranking
         threshold = prof.threshold
         matched = deciding >= threshold
         total = max(threshold, deciding + ranking) if matched else deciding
@@ -287,7 +288,7 @@ class Scorer:
         if len(hits) > 1:
             hits.sort(key=_by_weight)
         reason = None if matched else f"below threshold ({deciding:.2f} < {threshold:g})"
-        rounded = tuple((t, round(c, 4)) for t, c in hits)
+        rounded = tuple([(t, round(c, 4)) for t, c in hits])
         return Score(prof.name, round(total, 4), matched, rounded, reason, signals)
 
 
