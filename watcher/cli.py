@@ -6,13 +6,16 @@ group has a module of its own (cli_feeds, cli_digest, cli_db, cli_profile).
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy.exc import SQLAlchemyError
+from typer.core import TyperGroup
 
 from watcher import logs
 from watcher.cli_common import (
@@ -35,16 +38,70 @@ from watcher.cli_common import (
     settings,
     when,
 )
-from watcher.cli_db import db_app
-from watcher.cli_digest import digest_app, digest_matches
-from watcher.cli_feedback import feedback_app
-from watcher.cli_feeds import feeds_app
-from watcher.cli_profile import eval_command, profile_app, score_command
-from watcher.cli_tune import apply as _apply  # noqa: F401 - registers profile diff/apply
-from watcher.cli_web import web_command
 from watcher.config import ConfigError
 from watcher.redact import redact
 from watcher.store import StoreError
+
+# Commands and command groups that live in modules of their own, imported only when named (or
+# listed, for --help): `watcher run` then never imports profile derivation, tuning, evaluation,
+# the web side or the CLI's digest rendering. The order is the one `watcher --help` shows.
+LAZY_COMMANDS = {
+    "eval": ("watcher.cli_profile", "eval_command"),
+    "score": ("watcher.cli_profile", "score_command"),
+    "matches": ("watcher.cli_digest", "digest_matches"),
+    "web": ("watcher.cli_web", "web_command"),
+}
+LAZY_GROUPS = {
+    "feeds": ("watcher.cli_feeds", "feeds_app"),
+    "digest": ("watcher.cli_digest", "digest_app"),
+    "db": ("watcher.cli_db", "db_app"),
+    "profile": ("watcher.cli_tune", "profile_app"),  # cli_tune adds diff/apply to cli_profile's group
+    "feedback": ("watcher.cli_feedback", "feedback_app"),
+}
+
+
+def _load_command(name: str, module: str, attribute: str) -> Any:
+    """The click command for a lazily imported command or group, built as `app` would build it."""
+    target = getattr(importlib.import_module(module), attribute)
+    holder = typer.Typer(add_completion=False, rich_markup_mode=None)
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    holder.callback()(lambda: None)  # a group even when it holds one command
+    return typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
+
+
+class _Commands(MutableMapping[str, Any]):
+    """The root group's commands by name; a lazy one is imported on first access."""
+
+    def __init__(self, items: dict[str, Any]) -> None:
+        self._items = items  # name -> command, or (module, attribute) not imported yet
+
+    def __getitem__(self, name: str) -> Any:
+        value = self._items[name]
+        if isinstance(value, tuple):
+            value = self._items[name] = _load_command(name, *value)
+        return value
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._items[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._items[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class _RootGroup(TyperGroup):
+    def __init__(self, *, commands: dict[str, Any] | None = None, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Commands({**LAZY_COMMANDS, **(commands or {}), **LAZY_GROUPS})
+
 
 app = typer.Typer(
     help="Watch news feeds for coverage related to your seed articles, and send digests.",
@@ -53,16 +110,8 @@ app = typer.Typer(
     add_completion=False,
     # Plain help: flags are not shown as taking a <bool>, and "[profiles.NAME]" is not read as markup.
     rich_markup_mode=None,
+    cls=_RootGroup,
 )
-app.add_typer(feeds_app, name="feeds")
-app.add_typer(digest_app, name="digest")
-app.add_typer(db_app, name="db")
-app.add_typer(profile_app, name="profile")
-app.add_typer(feedback_app, name="feedback")
-app.command("eval")(eval_command)
-app.command("score")(score_command)
-app.command("matches")(digest_matches)
-app.command("web")(web_command)
 
 
 def _print_version(value: bool) -> None:
@@ -118,9 +167,8 @@ def run(
                 else:
                     worker.serve()
         return
-    with Worker(cfg) as worker, _progress() as progress:
-        task = progress.add_task("polling", total=None)
-        report = worker.run_once(progress=lambda _r: progress.advance(task))
+    with Worker(cfg) as worker, _progress() as advance:
+        report = worker.run_once(progress=advance)
     _print_cycle(report)
     if report.storage_fault:
         raise UserError(f"database: {report.storage_fault}")
@@ -162,15 +210,21 @@ def _serve_with_web(worker, prepared) -> None:
         server.stop()
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
+@contextmanager
+def _progress() -> Iterator[Callable[[object], None] | None]:
+    """A progress bar on stderr when it is a terminal, advanced once per feed polled.
+
+    Elsewhere (a pipe, a service's log) there is none, and rich's progress display is not imported.
+    """
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("polling", total=None)
+        yield lambda _result: progress.advance(task)
 
 
 def _print_cycle(report, out_dir: Path | None = None) -> None:

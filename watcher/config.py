@@ -11,10 +11,9 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -25,7 +24,10 @@ from pydantic import (
     model_validator,
 )
 
-from watcher.profiles import ProfileSpec
+from watcher.profiles.spec import ProfileSpec
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 DEFAULT_CONFIG = Path("config/watcher.toml")
 DEFAULT_DATABASE_URL = "sqlite:///data/watcher.db"
@@ -290,6 +292,8 @@ class DigestSettings(_Strict):
         return self.schedule == "immediate"
 
     def trigger(self) -> CronTrigger:
+        from apscheduler.triggers.cron import CronTrigger  # only cron digests need APScheduler
+
         return CronTrigger.from_crontab(self.schedule, timezone=ZoneInfo(self.timezone))
 
     def secret(self) -> bytes | None:

@@ -20,13 +20,22 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-import httpcore
-import httpx
-
 from watcher.headers import parse_retry_after
+from watcher.imports import import_without
+
+if TYPE_CHECKING:
+    import httpcore
+    import httpx
+else:
+    # Optional extras these two import when they are installed, that watcher never uses: httpcore's
+    # trio support (for async code; trio is in the dev environment, for selenium, not in production)
+    # and httpx's command-line client (click, rich.syntax, Pygments). Together they were about a
+    # third of the imports before `watcher run`'s first fetch. The service imports httpx here first.
+    httpcore = import_without("httpcore", "trio")
+    httpx = import_without("httpx", "httpx._main")
 
 __all__ = [
     "DEFAULT_USER_AGENT",

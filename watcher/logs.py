@@ -14,7 +14,6 @@ import logging
 from datetime import UTC, datetime
 
 from rich.console import Console
-from rich.logging import RichHandler
 
 from watcher import redact
 
@@ -67,6 +66,8 @@ def make_handler(console: Console, fmt: str = "auto") -> logging.Handler:
         fmt = "rich" if console.is_terminal else "text"
     handler: logging.Handler
     if fmt == "rich":
+        from rich.logging import RichHandler  # a terminal only: it imports rich's tracebacks and Pygments
+
         handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
     else:
         handler = logging.StreamHandler(console.file)

@@ -16,24 +16,27 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.config import DigestSettings, PollingSettings, Settings
-from watcher.deliver import PermanentDeliveryError, TemporaryDeliveryError, deliver, write_digest_files
-from watcher.digest.group import grouped
 from watcher.fetch import FetchError, FetchLimits, FetchResult, HostLimiter, fetch
 from watcher.headers import RETRY_AFTER_MAX_S
-from watcher.parse import NO_ENTRIES, parse_feed
 from watcher.polling import next_poll_after_failure, success_interval, unchanged_interval
-from watcher.profiles import Scorer, compile_profiles
-from watcher.store import faults, outbox
+from watcher.store import faults
 from watcher.store import feeds as feed_store
-from watcher.store import items as item_store
-from watcher.store.retention import day_number
-from watcher.values import Digest, FeedbackLinks, ParsedFeed
+
+if TYPE_CHECKING:
+    import httpx
+
+    from watcher.profiles import Scorer
+    from watcher.values import Digest, FeedbackLinks, ParsedFeed
+
+# Parsing, scoring, storing items and sending digests are imported where they are first used
+# (in a poll thread, once its fetch is under way): the service's first fetch does not wait for
+# feedparser, lxml, the ORM, Jinja2 and the mail stack to load.
 
 log = logging.getLogger("watcher")
 
@@ -117,6 +120,9 @@ def poll_feed(
         _succeeded(engine, claim, owner, polling, now, got, None, record)
         return FeedResult(claim.url, "not_modified" if got.not_modified else "unchanged")
 
+    from watcher.parse import NO_ENTRIES, parse_feed
+    from watcher.store import items as item_store
+
     args = (got.body or b"",)
     kwargs = {
         "url": got.url,
@@ -174,6 +180,8 @@ def _succeeded(
     ``parsed`` is None when nothing new came (304 or the same bytes): then the interval in
     force stretches a little, without reading the feed's history from the database.
     """
+    from watcher.store.retention import day_number
+
     base = claim.interval_s or polling.interval
     lo, hi = polling.min_interval, polling.max_interval
     changed: dict[str, object] = {}
@@ -288,6 +296,9 @@ def dispatch_digest(
     from ``settings``) still match: the others are withheld, with the reason. ``feedback``
     (match id → links) puts "relevant" / "not relevant" links on every item.
     """
+    from watcher.profiles import compile_profiles
+    from watcher.store import outbox
+
     # A run waiting for a retry goes first and alone: a dead channel does not pile up new runs.
     if not outbox.has_pending(engine, d.name, now):
         scorer = scorer if scorer is not None else compile_profiles(settings.profiles)
@@ -320,6 +331,9 @@ def _send_run(
     outbox_dir: Path | None,
     feedback: Callable[[int], FeedbackLinks] | None,
 ) -> DigestResult:
+    from watcher.deliver import PermanentDeliveryError, TemporaryDeliveryError, deliver, write_digest_files
+    from watcher.store import outbox
+
     digest = outbox.load_digest(engine, run_id, d.profiles, timezone=d.timezone).with_feedback(feedback)
     result = DigestResult(d.name, run_id, len(digest.items), "sent")
     try:
@@ -366,6 +380,9 @@ def _refused(
 ) -> None:
     """A run refused for what it carries: split off what was not delivered, so one bad item (or a
     digest too large) never takes the others with it; a single refused item fails alone."""
+    from watcher.digest.group import grouped
+    from watcher.store import outbox
+
     stories = [(it.match_id, *it.extra_match_ids) for it in grouped(digest).items]
     accepted = getattr(exc, "accepted_items", 0)
     rest = stories[accepted:]

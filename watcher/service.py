@@ -9,7 +9,6 @@ picked up on the next tick; a broken one is reported and the old one kept.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import random
 import signal
@@ -19,7 +18,7 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -27,22 +26,25 @@ from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.config import ConfigError, DigestSettings, Settings, load_settings
 from watcher.fetch import HostLimiter, make_client
 from watcher.pipeline import DigestResult, FeedResult, cron_due, dispatch_digest, poll_feed
 from watcher.profiles import Scorer, compile_profiles
-from watcher.store import SingleWorkerLock, faults, is_sqlite, open_store, outbox, schedules
+from watcher.store import SingleWorkerLock, faults, is_sqlite, open_store, schedules
 from watcher.store import feeds as feed_store
 from watcher.store.feeds import FeedClaim
-from watcher.store.retention import Policy, PruneReport, prune, sqlite_space
 from watcher.web.metrics import ServiceMetrics
 from watcher.web.tokens import LinkMaker, link_maker
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+    import httpx
     from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from watcher.store.retention import PruneReport
 
 log = logging.getLogger("watcher")
 
@@ -176,14 +178,15 @@ class Worker:
         self.client: httpx.Client = make_client(
             p.user_agent, max_connections=p.concurrency, per_host=p.per_host
         )
-        # Webhook endpoints are the operator's own config, so they get a plain client without the
-        # private-address guard that protects feed fetching.
-        self.hook_client = httpx.Client(
-            headers={"User-Agent": p.user_agent}, timeout=httpx.Timeout(30.0, connect=10.0), trust_env=False
-        )
+        self._user_agent = p.user_agent
+        self._hook_client: httpx.Client | None = None
+        self._hook_lock = threading.Lock()
         self.hosts = HostLimiter(p.per_host)
         self.parse_pool: ProcessPoolExecutor | None = None
         if p.parse_processes:  # spawned, not forked: this process runs threads
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
             ctx = multiprocessing.get_context("spawn")
             self.parse_pool = ProcessPoolExecutor(max_workers=p.parse_processes, mp_context=ctx)
         self.scorer: Scorer = compile_profiles(settings.profiles)
@@ -196,6 +199,21 @@ class Worker:
         # The last storage fault met (disk full, locked, read-only, unreachable), for run --once.
         self.storage_fault: str | None = None
         self.ticks = 0  # scheduler ticks run by this worker
+
+    def hook_client(self) -> httpx.Client:
+        """The client digests are sent with, made on first use: its TLS context (the CA bundle
+        read) need not delay the first fetch. Webhook endpoints are the operator's own config,
+        so it is a plain client, without the private-address guard that protects feed fetching."""
+        with self._hook_lock:
+            if self._hook_client is None:
+                import httpx
+
+                self._hook_client = httpx.Client(
+                    headers={"User-Agent": self._user_agent},
+                    timeout=httpx.Timeout(30.0, connect=10.0),
+                    trust_env=False,
+                )
+            return self._hook_client
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -215,7 +233,8 @@ class Worker:
         if self.parse_pool is not None:
             self.parse_pool.shutdown(cancel_futures=True)
         self.client.close()
-        self.hook_client.close()
+        if self._hook_client is not None:
+            self._hook_client.close()
         if self.lock:
             self.lock.release()
         self.engine.dispose()
@@ -414,6 +433,8 @@ class Worker:
         return out
 
     def _digest_due(self, d: DigestSettings, immediate_only: bool) -> bool:
+        from watcher.store import outbox  # the ORM: not needed before the first fetches
+
         if d.immediate:
             return True
         if outbox.has_pending(self.engine, d.name):
@@ -447,7 +468,7 @@ class Worker:
             d,
             self.owner,
             self.clock(),
-            client=self.hook_client,
+            client=self.hook_client(),
             outbox_dir=self.outbox_dir,
             scorer=self.scorer,
             feedback=self.feedback,
@@ -455,6 +476,8 @@ class Worker:
 
     def prune(self, *, budget_s: float | None = None, pause: float = 0.0) -> PruneReport:
         """Apply ``[retention]`` now, in small batches; stops between batches on shutdown."""
+        from watcher.store.retention import Policy, prune
+
         report = prune(
             self.engine,
             Policy.of(self.settings.retention),
@@ -472,6 +495,8 @@ class Worker:
         """A database made before incremental auto-vacuum keeps freed pages: say how to get them back."""
         if self._vacuum_hint_given or not is_sqlite(self.engine):
             return
+        from watcher.store.retention import sqlite_space
+
         size, free, mode = sqlite_space(self.engine)
         if mode != 2 and free > max(16 << 20, size // 4):
             self._vacuum_hint_given = True

@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import tomlkit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from tomlkit.items import Table
 
 from watcher.profiles.aboutness import DEFAULT_WEIGHTS, SIGNAL_NAMES
 from watcher.profiles.text import normalize_term
+
+if TYPE_CHECKING:
+    from tomlkit.items import Table
 
 REGEX_PREFIX = "re:"
 ORIGINS = ("seed", "gazetteer", "stream", "generic")
@@ -143,6 +144,8 @@ class ProfileSpec(BaseModel):
 
 
 def _weights_table(weights: dict[str, float]) -> Table:
+    import tomlkit
+
     table = tomlkit.table()
     for term, weight in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0])):
         table.add(term, round(float(weight), 2))
@@ -151,6 +154,8 @@ def _weights_table(weights: dict[str, float]) -> Table:
 
 def spec_to_toml(spec: ProfileSpec) -> Table:
     """A readable TOML table for ``[profiles.NAME]``, comments included."""
+    import tomlkit  # writing TOML only: loading a config does not need it
+
     table = tomlkit.table()
     if spec.description:
         table.add("description", spec.description)
@@ -188,6 +193,8 @@ def spec_to_toml(spec: ProfileSpec) -> Table:
 
 
 def _multiline(values: list[str], per_line: int = 1) -> Any:
+    import tomlkit
+
     arr = tomlkit.array()
     arr.extend(values)
     if len(values) > per_line:
@@ -197,6 +204,8 @@ def _multiline(values: list[str], per_line: int = 1) -> Any:
 
 def _wrapped(values: list[str], width: int = 96) -> Any:
     """An array written several values a line, so long lists stay readable."""
+    import tomlkit
+
     if len(values) <= 8:
         return _multiline(values, per_line=8)
     lines: list[str] = []

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from watcher.store.db import dialect_insert
-from watcher.store.models import EntryRow, Feed
+from watcher.store.tables import entries as entry_table
+from watcher.store.tables import feeds as feed_table
 
 ACTIVE = ("ok", "error", "backoff")
 
@@ -72,7 +72,14 @@ def sync_config_feeds(
     wanted = {url: (name, interval) for url, name, interval in feeds}
     with engine.begin() as conn:
         rows = conn.execute(
-            select(Feed.id, Feed.url, Feed.origin, Feed.status, Feed.name, Feed.interval_s)
+            select(
+                feed_table.c.id,
+                feed_table.c.url,
+                feed_table.c.origin,
+                feed_table.c.status,
+                feed_table.c.name,
+                feed_table.c.interval_s,
+            )
         ).all()
         have = {r.url: r for r in rows}
         missing: list[dict[str, object]] = []
@@ -98,36 +105,38 @@ def sync_config_feeds(
             ) or row.status == "removed":
                 status = "ok" if row.status == "removed" else row.status
                 conn.execute(
-                    update(Feed)
-                    .where(Feed.id == row.id)
+                    update(feed_table)
+                    .where(feed_table.c.id == row.id)
                     .values(name=name, interval_s=interval, origin="config", status=status)
                 )
         if missing:
             # Workers starting together sync the same list: the database keeps the first insert.
             conn.execute(
-                dialect_insert(engine, Feed.__table__).on_conflict_do_nothing(index_elements=["url"]), missing
+                dialect_insert(engine, feed_table).on_conflict_do_nothing(index_elements=["url"]), missing
             )
         for url, row in have.items():
             if row.origin == "config" and url not in wanted and row.status != "removed":
-                conn.execute(update(Feed).where(Feed.id == row.id).values(status="removed"))
+                conn.execute(update(feed_table).where(feed_table.c.id == row.id).values(status="removed"))
 
 
 def add_feed(engine: Engine, url: str, name: str | None, interval: float | None, now: datetime) -> bool:
     """Add a feed from the command line; False when it is already followed."""
     try:
         with engine.begin() as conn:
-            existing = conn.execute(select(Feed.id, Feed.status).where(Feed.url == url)).first()
+            existing = conn.execute(
+                select(feed_table.c.id, feed_table.c.status).where(feed_table.c.url == url)
+            ).first()
             if existing is not None:
                 if existing.status != "removed":
                     return False
                 conn.execute(
-                    update(Feed)
-                    .where(Feed.id == existing.id)
+                    update(feed_table)
+                    .where(feed_table.c.id == existing.id)
                     .values(status="ok", origin="cli", name=name, interval_s=interval, next_poll_at=now)
                 )
                 return True
             conn.execute(
-                Feed.__table__.insert().values(
+                feed_table.insert().values(
                     url=url,
                     name=name,
                     interval_s=interval,
@@ -147,38 +156,42 @@ def remove_feed(engine: Engine, url: str) -> str | None:
     """Stop following a feed. Returns its origin, or None when unknown. Stored items are kept."""
     with engine.begin() as conn:
         row = conn.execute(
-            select(Feed.id, Feed.origin).where(Feed.url == url, Feed.status != "removed")
+            select(feed_table.c.id, feed_table.c.origin).where(
+                feed_table.c.url == url, feed_table.c.status != "removed"
+            )
         ).first()
         if row is None:
             return None
-        conn.execute(update(Feed).where(Feed.id == row.id).values(status="removed"))
+        conn.execute(update(feed_table).where(feed_table.c.id == row.id).values(status="removed"))
         return row.origin
 
 
 def list_feeds(engine: Engine) -> list[FeedView]:
-    counts = select(EntryRow.feed_id, func.count().label("n")).group_by(EntryRow.feed_id).subquery()
+    e = entry_table.c
+    counts = select(e.feed_id, func.count().label("n")).group_by(e.feed_id).subquery()
+    f = feed_table.c
     q = (
-        select(Feed, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.feed_id == Feed.id)
-        .where(Feed.status != "removed")
-        .order_by(Feed.id)
+        select(feed_table, func.coalesce(counts.c.n, 0).label("entries"))
+        .outerjoin(counts, counts.c.feed_id == f.id)
+        .where(f.status != "removed")
+        .order_by(f.id)
     )
-    with Session(engine) as session:
+    with engine.connect() as conn:
         return [
             FeedView(
-                id=f.id,
-                url=f.url,
-                name=f.name,
-                title=f.title,
-                origin=f.origin,
-                status=_shown_status(f.status, f.last_polled_at),
-                entries=int(n),
-                last_success=f.last_success_at,
-                last_error=f.last_error,
-                error_count=f.error_count,
-                next_poll=None if f.status == "gone" else f.next_poll_at,
+                id=r.id,
+                url=r.url,
+                name=r.name,
+                title=r.title,
+                origin=r.origin,
+                status=_shown_status(r.status, r.last_polled_at),
+                entries=int(r.entries),
+                last_success=r.last_success_at,
+                last_error=r.last_error,
+                error_count=r.error_count,
+                next_poll=None if r.status == "gone" else r.next_poll_at,
             )
-            for f, n in session.execute(q)
+            for r in conn.execute(q)
         ]
 
 
@@ -193,31 +206,31 @@ def claim_due_feeds(
     ``now``) lets a caller take only what was due when its pass began, so a pass always ends.
     """
     due = (
-        select(Feed.id)
+        select(feed_table.c.id)
         .where(
-            Feed.status.in_(ACTIVE),
-            Feed.next_poll_at <= (due_by or now),
-            or_(Feed.lease_until.is_(None), Feed.lease_until < now),
+            feed_table.c.status.in_(ACTIVE),
+            feed_table.c.next_poll_at <= (due_by or now),
+            or_(feed_table.c.lease_until.is_(None), feed_table.c.lease_until < now),
         )
-        .order_by(Feed.next_poll_at, Feed.id)
+        .order_by(feed_table.c.next_poll_at, feed_table.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     stmt = (
-        update(Feed)
-        .where(Feed.id.in_(due.scalar_subquery()))
+        update(feed_table)
+        .where(feed_table.c.id.in_(due.scalar_subquery()))
         .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_s))
         .returning(
-            Feed.id,
-            Feed.url,
-            Feed.name,
-            Feed.interval_s,
-            Feed.etag,
-            Feed.last_modified,
-            Feed.body_sha256,
-            Feed.error_count,
-            Feed.ttl_minutes,
-            Feed.poll_interval_s,
+            feed_table.c.id,
+            feed_table.c.url,
+            feed_table.c.name,
+            feed_table.c.interval_s,
+            feed_table.c.etag,
+            feed_table.c.last_modified,
+            feed_table.c.body_sha256,
+            feed_table.c.error_count,
+            feed_table.c.ttl_minutes,
+            feed_table.c.poll_interval_s,
         )
     )
     with engine.begin() as conn:
@@ -267,7 +280,7 @@ def record_outcomes(engine: Engine, owner: str, outcomes: Iterable[tuple[FeedCla
             moved.append((claim, outcome.new_url))
     if not groups:
         return
-    table = Feed.__table__
+    table = feed_table
     with engine.begin() as conn:
         for keys, rows in groups.items():
             sets: dict[str, object] = {
@@ -286,7 +299,7 @@ def record_outcomes(engine: Engine, owner: str, outcomes: Iterable[tuple[FeedCla
     for claim, new_url in moved:
         try:
             with engine.begin() as conn:
-                conn.execute(update(Feed).where(Feed.id == claim.id).values(url=new_url))
+                conn.execute(update(feed_table).where(feed_table.c.id == claim.id).values(url=new_url))
         except IntegrityError:
             pass  # the new URL is already followed as its own feed; keep both rows as they are
 
@@ -302,7 +315,9 @@ def followed_count(engine: Engine) -> int:
     """Feeds followed, whether from the config or added on the command line."""
     with engine.connect() as conn:
         return int(
-            conn.execute(select(func.count()).select_from(Feed).where(Feed.status != "removed")).scalar_one()
+            conn.execute(
+                select(func.count()).select_from(feed_table).where(feed_table.c.status != "removed")
+            ).scalar_one()
         )
 
 
@@ -314,17 +329,22 @@ def _shown_status(status: str, last_polled: datetime | None) -> str:
 def health(engine: Engine, now: datetime) -> Health:
     with engine.connect() as conn:
         shown = case(
-            (and_(Feed.status == "ok", Feed.last_polled_at.is_(None)), literal("new")), else_=Feed.status
+            (and_(feed_table.c.status == "ok", feed_table.c.last_polled_at.is_(None)), literal("new")),
+            else_=feed_table.c.status,
         )
         by_status = dict(
-            conn.execute(select(shown, func.count()).where(Feed.status != "removed").group_by(shown)).all()
+            conn.execute(
+                select(shown, func.count()).where(feed_table.c.status != "removed").group_by(shown)
+            ).all()
         )
         due = conn.execute(
-            select(func.count()).select_from(Feed).where(Feed.status.in_(ACTIVE), Feed.next_poll_at <= now)
+            select(func.count())
+            .select_from(feed_table)
+            .where(feed_table.c.status.in_(ACTIVE), feed_table.c.next_poll_at <= now)
         ).scalar_one()
         last = conn.execute(
-            select(Feed.last_polled_at)
-            .where(Feed.last_polled_at.is_not(None))
-            .order_by(Feed.last_polled_at.desc())
+            select(feed_table.c.last_polled_at)
+            .where(feed_table.c.last_polled_at.is_not(None))
+            .order_by(feed_table.c.last_polled_at.desc())
         ).scalar()
     return Health(feeds={k: int(v) for k, v in by_status.items()}, due=int(due), last_poll=last)

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, delete, select, update
 
 from watcher.config import DigestSettings
 from watcher.store.db import dialect_insert
-from watcher.store.models import DigestSchedule
+from watcher.store.tables import digest_schedules as schedule_table
 
 # A last fire further ahead than this means the clock was wrong and has been put right: start
 # afresh from now rather than wait for the wrong time to come round. A smaller step back (a
@@ -29,7 +29,7 @@ def sync_schedules(engine: Engine, digests: Iterable[DigestSettings], now: datet
     """Make a row for each cron digest of the config; drop the rest."""
     wanted = {d.name: d for d in digests if not d.immediate}
     with engine.begin() as conn:
-        have = {r.digest: r for r in conn.execute(select(DigestSchedule))}
+        have = {r.digest: r for r in conn.execute(select(schedule_table))}
         fresh = [
             {"digest": n, "schedule": d.schedule, "timezone": d.timezone, "fired_at": now}
             for n, d in wanted.items()
@@ -37,40 +37,38 @@ def sync_schedules(engine: Engine, digests: Iterable[DigestSettings], now: datet
         ]
         if fresh:  # workers starting together: the first insert stands
             conn.execute(
-                dialect_insert(engine, DigestSchedule.__table__).on_conflict_do_nothing(
-                    index_elements=["digest"]
-                ),
+                dialect_insert(engine, schedule_table).on_conflict_do_nothing(index_elements=["digest"]),
                 fresh,
             )
         for name, row in have.items():
             d = wanted.get(name)
             if d is None:
-                conn.execute(delete(DigestSchedule).where(DigestSchedule.digest == name))
+                conn.execute(delete(schedule_table).where(schedule_table.c.digest == name))
             elif not row.schedule:  # carried over from the last run before this table existed
                 conn.execute(
-                    update(DigestSchedule)
-                    .where(DigestSchedule.digest == name)
+                    update(schedule_table)
+                    .where(schedule_table.c.digest == name)
                     .values(schedule=d.schedule, timezone=d.timezone)
                 )
             elif (row.schedule, row.timezone) != (d.schedule, d.timezone):
                 conn.execute(
-                    update(DigestSchedule)
-                    .where(DigestSchedule.digest == name)
+                    update(schedule_table)
+                    .where(schedule_table.c.digest == name)
                     .values(schedule=d.schedule, timezone=d.timezone, fired_at=now)
                 )
 
 
 def last_fired(engine: Engine, name: str) -> datetime | None:
     with engine.connect() as conn:
-        return conn.execute(select(DigestSchedule.fired_at).where(DigestSchedule.digest == name)).scalar()
+        return conn.execute(select(schedule_table.c.fired_at).where(schedule_table.c.digest == name)).scalar()
 
 
 def claim_fire(engine: Engine, name: str, seen: datetime, now: datetime) -> bool:
     """Move ``fired_at`` from ``seen`` to ``now``; False when another worker got there first."""
     with engine.begin() as conn:
         n = conn.execute(
-            update(DigestSchedule)
-            .where(DigestSchedule.digest == name, DigestSchedule.fired_at == seen)
+            update(schedule_table)
+            .where(schedule_table.c.digest == name, schedule_table.c.fired_at == seen)
             .values(fired_at=now)
         ).rowcount
     return n == 1
