@@ -88,24 +88,31 @@ def _run(probe: _Probe, config: Path, cwd: Path) -> tuple[float, float, float]:
     return probe.first[0] - t0, probe.first[1], usage.ru_utime + usage.ru_stime
 
 
-def import_costs(top: int = 8) -> list[str]:
-    """The packages whose own import time is largest when the CLI is imported (one run)."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import watcher.cli"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=False,
-        timeout=60,
-    )
-    costs: Counter[str] = Counter()
-    for line in done.stderr.splitlines():
-        m = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
-        if m:
-            costs[m.group(2).split(".")[0]] += int(m.group(1))
-    total = sum(costs.values())
-    head = f"import watcher.cli: {total / 1e6:.3f} s of imports (one run of -X importtime); largest: "
-    return [head + ", ".join(f"{name} {us / 1e3:.0f} ms" for name, us in costs.most_common(top))]
+def import_costs(top: int = 8, runs: int = 5) -> list[str]:
+    """The packages whose own import time is largest when the CLI is imported (median of ``runs``
+    runs of ``-X importtime``: one run is too noisy on a busy machine)."""
+    per_run: list[Counter[str]] = []
+    for _ in range(runs):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import watcher.cli"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=False,
+            timeout=60,
+        )
+        costs: Counter[str] = Counter()
+        for line in done.stderr.splitlines():
+            m = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
+            if m:
+                costs[m.group(2).split(".")[0]] += int(m.group(1))
+        per_run.append(costs)
+    names = set().union(*per_run)
+    median = {name: statistics.median(c[name] for c in per_run) for name in names}
+    total = statistics.median(sum(c.values()) for c in per_run)
+    largest = sorted(median.items(), key=lambda kv: -kv[1])[:top]
+    head = f"import watcher.cli: {total / 1e6:.3f} s of imports (-X importtime, median of {runs}); largest: "
+    return [head + ", ".join(f"{name} {us / 1e3:.0f} ms" for name, us in largest)]
 
 
 def measure(repeat: int) -> Table:
