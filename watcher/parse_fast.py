@@ -25,7 +25,6 @@ import contextlib
 import re
 import threading
 import urllib.parse
-from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -277,6 +276,8 @@ def _alternate(el: Any, href: str, base: str | None) -> str | None:
 
 def _text_value(el: Any, default_type: str) -> tuple[str, str]:
     """(value, content type) of a text construct, as feedparser's pop_content gives them."""
+    if not len(el) and not el.keys():  # most: text, no type or mode given
+        return _fix((el.text or "").strip()), default_type
     ctype = _map_type(el.get("type", default_type))
     mode = el.get("mode", "")
     if mode == "base64" or not (ctype.startswith("text/") or ctype.endswith(("+xml", "/xml"))):
@@ -425,6 +426,15 @@ def _nested(item: Any) -> dict[int, list[tuple[Any, int]]]:
     return found
 
 
+_MAPPED = frozenset(
+    {"link", "source", *_TITLE, *_DESCRIPTION, *_SUMMARY, *_ABSTRACT, *_CONTENT, *_XHTML_BODY, *_ID}
+    | _PUBLISHED
+    | _UPDATED
+    | _CREATED
+    | _AUTHOR
+)
+
+
 def _entry(item: Any, parse_date: Any, look_deeper: bool, base: str | None) -> dict[str, Any]:
     """One item/entry as the feedparser fields watcher reads (``_fp_entry``'s input)."""
     if item.get("lastmod") is not None or item.get("href") is not None:
@@ -437,6 +447,8 @@ def _entry(item: Any, parse_date: Any, look_deeper: bool, base: str | None) -> d
     nested = _nested(item) if look_deeper else {}
     for index, child in enumerate(item):
         name = _name(child)
+        if name not in _MAPPED and not nested:  # category, comments, enclosure, …: nothing to read
+            continue
         if name in _TITLE:
             f.title(_text_value(child, "text/plain")[0], 1, name == "media:title")
         elif name in _DESCRIPTION or name in _SUMMARY or name in _ABSTRACT:
@@ -506,57 +518,6 @@ def _item_date(parse_date: Any, item: Any) -> float | None:
             if value:
                 return float(calendar.timegm(value))
     return None
-
-
-# ---------------------------------------------------------------- dates
-
-# The two forms nearly every feed uses, in the shapes feedparser's own handlers read without a
-# doubt: RFC 822 with a 4-digit year and a numeric or listed zone (its W3DTF handler, tried first,
-# gives up on these), and W3DTF with seconds and a "Z" or "+hh:mm" zone. Anything else, and any
-# value the datetime constructor refuses, goes to feedparser's ``_parse_date``.
-_RFC822 = re.compile(
-    r"(?:(?:mon|tue|wed|thu|fri|sat|sun),? )?(\d{1,2}) "
-    r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec) (\d{4}) (\d\d):(\d\d):(\d\d) "
-    r"(?:([+-])(\d\d)(\d\d)|(gmt|ut|utc|z|[ecmp][sd]t))",
-    re.I,
-)
-_W3DTF = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.\d+)?(?:[Zz]|([+-])(\d\d):(\d\d))")
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
-    )
-}
-
-
-def parse_date(value: str) -> Any:
-    """feedparser's ``_parse_date`` (a UTC ``time.struct_time`` or None), its common forms read
-    without trying its dozen handlers in turn."""
-    from feedparser.datetimes import _parse_date
-
-    try:
-        m = _RFC822.fullmatch(value)
-        if m is not None:
-            day, month, year, hh, mm, ss, sign, tzh, tzm, name = m.groups()
-            if name is not None:
-                from feedparser.datetimes.rfc822 import timezone_names
-
-                hours, minutes = timezone_names.get(name.lower(), 0), 0
-            else:
-                hours, minutes = int(tzh), int(tzm)
-            stamp = datetime(int(year), _MONTHS[month.lower()], int(day), int(hh), int(mm), int(ss))
-        else:
-            m = _W3DTF.fullmatch(value)
-            if m is None:
-                return _parse_date(value)
-            year, month, day, hh, mm, ss, sign, tzh, tzm = m.groups()
-            hours, minutes = (int(tzh), int(tzm)) if sign else (0, 0)
-            stamp = datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss))
-        if sign == "-":
-            hours, minutes = -hours, -minutes
-        return (stamp - timedelta(hours=hours, minutes=minutes)).utctimetuple()
-    except (ValueError, OverflowError):
-        return _parse_date(value)
 
 
 # ---------------------------------------------------------------- documents
@@ -631,12 +592,14 @@ def parse_xml(
         raise Untrusted("count", f"{len(items)} entries parsed, {raw} entry tags in the bytes")
     if _plain_base_attr(body):
         raise Untrusted("structure", "a plain base attribute")
+    from feedparser.datetimes import _parse_date  # feedparser's date rules, so both paths date alike
+
     # Without xml:base every element's base is the document's URL: no need to ask each one.
     base = _PER_ELEMENT if b"xml:base" in body else url
     nested = _has_nested(root, items[0].tag)  # per-entry work only for documents that need it
     total = len(items)
     if max_entries is not None and total > max_entries:
-        items = list(newest(items, partial(_item_date, parse_date), max_entries))
-    entries = [_entry(item, parse_date, bool(nested), base) for item in items]
+        items = list(newest(items, partial(_item_date, _parse_date), max_entries))
+    entries = [_entry(item, _parse_date, bool(nested), base) for item in items]
     feed = _feed_fields(channel, base) if channel is not None else {}
     return feed, entries, total
