@@ -14,7 +14,8 @@ different from the ``<item>``/``<entry>`` elements in the bytes, markup it does 
 titles or descriptions, base64 or unknown content types), or an entry with nothing to identify it.
 
 Safety: lxml runs with entity resolution, DTD loading and network access off and without
-``huge_tree``; the caller's XML guard (:func:`watcher.parse._xml_refusal`) has already refused
+``huge_tree``, and an external DTD the document names reads as empty (nothing is fetched or
+opened); the caller's XML guard (:func:`watcher.parse_guard.prepare_xml`) has already refused
 dangerous entity declarations before any parser sees the body.
 """
 
