@@ -163,7 +163,7 @@ def suggest_from_verdicts(
             json_line(
                 {
                     **t.to_json(),
-                    "kind": "change",  # the tweak's own kind is "change"
+                    "kind": "change",  # the tweak's own kind (exclude, term, threshold, …) moves to "change"
                     "change": t.kind,
                     "suggestion": sid,
                     "profile": name,
