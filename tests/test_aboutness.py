@@ -312,3 +312,16 @@ def test_shipped_common_words_answer_as_wordfreq_does() -> None:
     for level in (3.0, 4.0):
         wrong = [w for w in words if zipf_at_least(w, level) != (zipf(w) >= level)]
         assert wrong == [], (level, wrong[:10])
+
+
+def test_without_the_shipped_table_wordfreq_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from watcher.profiles import text
+
+    monkeypatch.setattr(text, "COMMON_WORDS_FILE", tmp_path / "missing.txt")
+    text._common_words.cache_clear()
+    try:
+        assert text._common_words() is None  # remembered: the file is not looked for per word
+        for word in ("the", "tripoli", "brigade", "qwxzv"):
+            assert text.zipf_at_least(word, 4.0) == (text.zipf(word) >= 4.0)
+    finally:
+        text._common_words.cache_clear()

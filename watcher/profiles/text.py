@@ -66,9 +66,14 @@ COMMON_FLOOR = 3.0
 
 
 @lru_cache(maxsize=1)
-def _common_words() -> dict[str, float]:
+def _common_words() -> dict[str, float] | None:
+    """The shipped table, read once; None (also remembered) when the file cannot be read."""
+    try:
+        text = COMMON_WORDS_FILE.read_text(encoding="utf-8")
+    except OSError:
+        return None
     table: dict[str, float] = {}
-    for line in COMMON_WORDS_FILE.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         if line and not line.startswith("#"):
             word, value = line.rsplit(" ", 1)
             table[word] = float(value)
@@ -77,12 +82,9 @@ def _common_words() -> dict[str, float]:
 
 def zipf_at_least(word: str, level: float) -> bool:
     """``zipf(word) >= level`` for a level of at least 3.0, from the shipped table for plain words."""
-    if level < COMMON_FLOOR or not word.isalpha():
-        return zipf(word) >= level  # digits, a phrase, a low level: ask wordfreq itself
-    try:
-        table = _common_words()
-    except OSError:
-        return zipf(word) >= level
+    table = _common_words() if level >= COMMON_FLOOR and word.isalpha() else None
+    if table is None:
+        return zipf(word) >= level  # digits, a phrase, a low level or no table: ask wordfreq itself
     return table.get(word, 0.0) >= level
 
 
