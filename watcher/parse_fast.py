@@ -22,7 +22,6 @@ dangerous entity declarations before any parser sees the body.
 from __future__ import annotations
 
 import calendar
-import contextlib
 import re
 import threading
 import urllib.parse
@@ -101,6 +100,7 @@ _NESTED_RISK = (
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _TEXT_TYPES = frozenset({"text/plain", "text/html", "application/xhtml+xml"})
+_SUMMARY_TYPES = _TEXT_TYPES  # content of these types is also the summary when there is none
 _UTF8 = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 # An <item> or <entry> start tag, any prefix, any case ("<items>" is RSS 1.0's table of contents).
 _ENTRY_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)(?=[\s/>])", re.I)
@@ -109,6 +109,7 @@ _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.I)
 _URI_FIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 _BASE_ATTR = re.compile(rb"base\s*=")  # starts with a literal: re scans for it in C
 _C1 = re.compile("[\x80-\x9f]")
+_WIDE = re.compile("[^\x00-\xff]")  # a character ISO-8859-1 cannot encode
 _CP1252 = {
     c: bytes([c]).decode("cp1252") for c in range(0x80, 0xA0) if c not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
 }
@@ -213,8 +214,11 @@ def _fix(text: str) -> str:
     """feedparser's last touches on every text value of a UTF-8 document."""
     if text.isascii():
         return text
-    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):  # UTF-8 read as ISO-8859-1
-        text = text.encode("iso-8859-1").decode("utf-8")
+    if not _WIDE.search(text):  # all of it ISO-8859-1: perhaps UTF-8 read as ISO-8859-1
+        try:  # noqa: SIM105 (contextlib.suppress costs two Python calls per value)
+            text = text.encode("iso-8859-1").decode("utf-8")
+        except UnicodeDecodeError:
+            pass
     if _C1.search(text):  # Windows-1252 code points sent as C1 controls
         text = text.translate(_CP1252)
     return text
@@ -318,7 +322,7 @@ class _Fields:
 
     def __init__(self) -> None:
         self.e: dict[str, Any] = {}
-        self.contents: list[str] = []
+        self.contents: list[Any] = []  # text, or an element whose text is read only if needed
         self.has_content = False
         self.title_depth = -1  # depth of the last non-empty title (feedparser's title_depth)
         self.title_store_depth: int | None = None  # depth of the stored title
@@ -353,9 +357,12 @@ class _Fields:
             value, ctype = _text_value(el, "application/xhtml+xml")
         else:
             self.has_content = True
-            value, ctype = _text_value(el, _CONTENT[name])
+            if not len(el) and not el.keys():  # plain text: read at the end, if it is used at all
+                value, ctype = el, _CONTENT[name]
+            else:
+                value, ctype = _text_value(el, _CONTENT[name])
         self.contents.append(value)
-        if ctype in ("text/plain", *_HTML_TYPES):
+        if ctype in _SUMMARY_TYPES:
             self.e.setdefault("summary", value)
 
 
@@ -427,36 +434,62 @@ def _nested(item: Any) -> dict[int, list[tuple[Any, int]]]:
     return found
 
 
-_MAPPED = frozenset(
-    {"link", "source", *_TITLE, *_DESCRIPTION, *_SUMMARY, *_ABSTRACT, *_CONTENT, *_XHTML_BODY, *_ID}
-    | _PUBLISHED
-    | _UPDATED
-    | _CREATED
-    | _AUTHOR
-)
+# What an entry's child means, by feedparser's name for it: one dict lookup per child.
+_K_TITLE, _K_DESCRIPTION, _K_CONTENT, _K_LINK, _K_ID, _K_DATE, _K_AUTHOR, _K_SOURCE = range(8)
+_KIND: dict[str, int] = {
+    **dict.fromkeys(_TITLE, _K_TITLE),
+    **dict.fromkeys(_DESCRIPTION | _SUMMARY | _ABSTRACT, _K_DESCRIPTION),
+    **dict.fromkeys([*_CONTENT, *_XHTML_BODY], _K_CONTENT),
+    "link": _K_LINK,
+    **dict.fromkeys(_ID, _K_ID),
+    **dict.fromkeys(_PUBLISHED | _UPDATED | _CREATED, _K_DATE),
+    **dict.fromkeys(_AUTHOR, _K_AUTHOR),
+    "source": _K_SOURCE,
+}
+# The field and its parsed twin each date element sets.
+_DATE_FIELD = {
+    **dict.fromkeys(_PUBLISHED, ("published", "published_parsed")),
+    **dict.fromkeys(_UPDATED, ("updated", "updated_parsed")),
+    **dict.fromkeys(_CREATED, ("created", "created_parsed")),
+}
+_RDF_ABOUT = f"{{{RDF}}}about"
+
+
+def _plain_text(el: Any) -> str:
+    """The stripped, repaired text of an element without children."""
+    value = el.text
+    if not value:
+        return ""
+    value = value.strip()
+    return value if value.isascii() else _fix(value)
 
 
 def _entry(item: Any, parse_date: Any, look_deeper: bool, base: str | None) -> dict[str, Any]:
     """One item/entry as the feedparser fields watcher reads (``_fp_entry``'s input)."""
-    if item.get("lastmod") is not None or item.get("href") is not None:
-        raise Untrusted("structure", "CDF attributes on an item")
     f = _Fields()
     e = f.e
-    about = item.get(f"{{{RDF}}}about")
-    if about:
-        e["id"] = about
+    if item.keys():  # most items have no attributes: three lookups saved
+        if item.get("lastmod") is not None or item.get("href") is not None:
+            raise Untrusted("structure", "CDF attributes on an item")
+        about = item.get(_RDF_ABOUT)
+        if about:
+            e["id"] = about
     nested = _nested(item) if look_deeper else {}
+    names, kinds = _names, _KIND
     for index, child in enumerate(item):
-        name = _name(child)
-        if name not in _MAPPED and not nested:  # category, comments, enclosure, …: nothing to read
-            continue
-        if name in _TITLE:
-            f.title(_text_value(child, "text/plain")[0], 1, name == "media:title")
-        elif name in _DESCRIPTION or name in _SUMMARY or name in _ABSTRACT:
+        name = names.get(child.tag) or _name(child)
+        kind = kinds.get(name)
+        if kind is None:  # category, comments, enclosure, …: nothing to read
+            pass
+        elif kind == _K_TITLE:
+            plain = not len(child) and not child.keys()
+            value = _plain_text(child) if plain else _text_value(child, "text/plain")[0]
+            f.title(value, 1, name == "media:title")
+        elif kind == _K_DESCRIPTION:
             f.description(child, name, 1)
-        elif name in _CONTENT or name in _XHTML_BODY:
+        elif kind == _K_CONTENT:
             f.content(child, name)
-        elif name == "link":
+        elif kind == _K_LINK:
             href = _href(child)
             if href is not None:
                 alternate = _alternate(child, href, base)
@@ -465,36 +498,42 @@ def _entry(item: Any, parse_date: Any, look_deeper: bool, base: str | None) -> d
             else:
                 if len(child):
                     raise Untrusted("structure", "markup inside <link>")
-                value = _fix((child.text or "").strip())
+                value = _plain_text(child)
                 if value:
                     value = _urljoin(child.base if base is _PER_ELEMENT else base, value)
-                e["link"] = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&"))
-        elif name in _ID:
+                    if "&" in value:
+                        value = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&"))
+                e["link"] = value
+        elif kind == _K_ID:
             if len(child):
                 raise Untrusted("structure", "markup inside an id")
             is_link = child.get("isPermaLink", child.get("ispermalink", "true")) == "true"
-            value = _fix((child.text or "").strip())
+            value = _plain_text(child)
             if value and is_link:
                 value = _urljoin(child.base if base is _PER_ELEMENT else base, value)
             e["id"] = value
             if is_link:
                 e.setdefault("link", value)
-        elif name in _PUBLISHED or name in _UPDATED or name in _CREATED:
-            kind = "published" if name in _PUBLISHED else "updated" if name in _UPDATED else "created"
-            value = "" if len(child) else _fix((child.text or "").strip())
-            e[kind] = value
-            e[kind + "_parsed"] = parse_date(value)
-        elif name in _AUTHOR:
-            e["author"] = _person(child) if len(child) else _fix((child.text or "").strip())
-        elif name == "source" and len(child):
+        elif kind == _K_DATE:
+            field, parsed = _DATE_FIELD[name]
+            value = "" if len(child) else _plain_text(child)
+            e[field] = value
+            e[parsed] = parse_date(value)
+        elif kind == _K_AUTHOR:
+            e["author"] = _person(child) if len(child) else _plain_text(child)
+        elif kind == _K_SOURCE and len(child):
             raise Untrusted("structure", "an Atom <source> in an entry")
-        for el, depth in nested.get(index, ()):
-            if _name(el) == "media:title":
-                f.title(_text_value(el, "text/plain")[0], depth, True)
-            else:
-                f.description(el, "media:description", depth)
-    if f.contents:
-        e["content"] = [{"value": v} for v in f.contents]
+        if nested:
+            for el, depth in nested.get(index, ()):
+                if _name(el) == "media:title":
+                    f.title(_text_value(el, "text/plain")[0], depth, True)
+                else:
+                    f.description(el, "media:description", depth)
+    summary = e.get("summary")
+    if summary is not None and not isinstance(summary, str):  # a content element, read now
+        summary = e["summary"] = _plain_text(summary)
+    if f.contents and not summary:  # watcher reads the content only for want of a summary
+        e["content"] = [{"value": v if isinstance(v, str) else _plain_text(v)} for v in f.contents]
     if not (e.get("id") or e.get("link") or e.get("title") or e.get("summary") or f.contents):
         raise Untrusted("required", "an entry with no id, link, title or text")
     return e
@@ -593,14 +632,14 @@ def parse_xml(
         raise Untrusted("count", f"{len(items)} entries parsed, {raw} entry tags in the bytes")
     if _plain_base_attr(body):
         raise Untrusted("structure", "a plain base attribute")
-    from feedparser.datetimes import _parse_date  # feedparser's date rules, so both paths date alike
+    from watcher.parse_dates import parse_date  # feedparser's date rules, so both paths date alike
 
     # Without xml:base every element's base is the document's URL: no need to ask each one.
     base = _PER_ELEMENT if b"xml:base" in body else url
     nested = _has_nested(root, items[0].tag)  # per-entry work only for documents that need it
     total = len(items)
     if max_entries is not None and total > max_entries:
-        items = list(newest(items, partial(_item_date, _parse_date), max_entries))
-    entries = [_entry(item, _parse_date, bool(nested), base) for item in items]
+        items = list(newest(items, partial(_item_date, parse_date), max_entries))
+    entries = [_entry(item, parse_date, bool(nested), base) for item in items]
     feed = _feed_fields(channel, base) if channel is not None else {}
     return feed, entries, total
