@@ -103,8 +103,10 @@ _TEXT_TYPES = frozenset({"text/plain", "text/html", "application/xhtml+xml"})
 _SUMMARY_TYPES = _TEXT_TYPES  # content of these types is also the summary when there is none
 _UTF8 = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 # An <item> or <entry> start tag, any prefix, any case ("<items>" is RSS 1.0's table of contents).
-_ENTRY_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)(?=[\s/>])", re.I)
+# Possessive: a prefix that is there is never given back (no match needs that), so no backtracking.
+_ENTRY_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*+:)?+(?:item|entry)(?=[\s/>])", re.I)
 _XML_DECL_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_NOT_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")  # what bytes.lstrip() keeps
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.I)
 _URI_FIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 _BASE_ATTR = re.compile(rb"base\s*=")  # starts with a literal: re scans for it in C
@@ -168,7 +170,8 @@ def _check_encoding(body: bytes, content_type: str | None) -> None:
     if body.startswith((b"\xfe\xff", b"\xff\xfe", b"\x00\x00", b"\x00<", b"<\x00", b"\x4c\x6f\xa7\x94")):
         raise Untrusted("encoding", "UTF-16/32 or EBCDIC")
     head = body[3:] if body.startswith(b"\xef\xbb\xbf") else body
-    m = _XML_DECL_ENCODING.match(head.lstrip()[:200])
+    first = _NOT_SPACE.search(head)  # where head.lstrip() would start, without copying the body
+    m = _XML_DECL_ENCODING.match(head[first.start() : first.start() + 200]) if first else None
     if m and m.group(1).decode("ascii").lower() not in _UTF8:
         raise Untrusted("encoding", f"declared {m.group(1).decode('ascii')}")
     if content_type:
