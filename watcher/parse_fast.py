@@ -284,15 +284,26 @@ def _alternate(el: Any, href: str, base: str | None) -> str | None:
 
 def _text_value(el: Any, default_type: str) -> tuple[str, str]:
     """(value, content type) of a text construct, as feedparser's pop_content gives them."""
-    if not len(el) and not el.keys():  # most: text, no type or mode given
-        return _fix((el.text or "").strip()), default_type
+    if not len(el):  # most: text only
+        return _plain_text(el), _leaf_type(el, default_type)
+    ctype = _checked_type(el, default_type)
+    if ctype not in _TEXT_TYPES and not ctype.endswith("xml"):
+        ctype = "application/xhtml+xml"
+    return _fix(_content(el, ctype)), ctype
+
+
+def _checked_type(el: Any, default_type: str) -> str:
+    """The content type a text construct declares; base64 and binary content are not ours to read."""
     ctype = _map_type(el.get("type", default_type))
     mode = el.get("mode", "")
     if mode == "base64" or not (ctype.startswith("text/") or ctype.endswith(("+xml", "/xml"))):
         raise Untrusted("structure", f"base64 or binary content ({ctype})")
-    if len(el) and ctype not in _TEXT_TYPES and not ctype.endswith("xml"):
-        ctype = "application/xhtml+xml"
-    return _fix(_content(el, ctype)), ctype
+    return ctype
+
+
+def _leaf_type(el: Any, default_type: str) -> str:
+    """The content type of a text construct without child elements (the default when it has no attributes)."""
+    return _checked_type(el, default_type) if el.keys() else default_type
 
 
 def _urljoin(base: str | None, uri: str) -> str:
@@ -360,8 +371,8 @@ class _Fields:
             value, ctype = _text_value(el, "application/xhtml+xml")
         else:
             self.has_content = True
-            if not len(el) and not el.keys():  # plain text: read at the end, if it is used at all
-                value, ctype = el, _CONTENT[name]
+            if not len(el):  # text only: its type checked now, its text read at the end if used at all
+                value, ctype = el, _leaf_type(el, _CONTENT[name])
             else:
                 value, ctype = _text_value(el, _CONTENT[name])
         self.contents.append(value)
