@@ -142,6 +142,34 @@ def test_fast_path_fields() -> None:
     assert two.key == "id:https://other.example/dir/2" and two.title == "Two < three"
 
 
+# The content text is read only when it is the summary: every order of description and content.
+CONTENT_ORDERS = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>t</title>
+<item><guid>1</guid><content:encoded><![CDATA[<p>only content</p>]]></content:encoded></item>
+<item><guid>2</guid><description></description><content:encoded>empty text first</content:encoded></item>
+<item><guid>3</guid><content:encoded>content first</content:encoded><description>then</description></item>
+<item><guid>4</guid><content:encoded>content first</content:encoded><description></description></item>
+<item><guid>5</guid><description>text</description><content:encoded>unused</content:encoded></item>
+<item><guid>6</guid><content:encoded></content:encoded><content:encoded>second one</content:encoded></item>
+</channel></rss>"""
+ATOM_CONTENT = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+<entry><id>1</id><title>a</title><content type="html">&lt;p&gt;only content&lt;/p&gt;</content></entry>
+<entry><id>2</id><title>b</title><summary>the summary</summary><content type="html">unused</content></entry>
+<entry><id>3</id><title>c</title><content type="text/plain">plain</content><summary></summary></entry>
+<entry><id>4</id><title>d</title><summary type="html"></summary><content type="html">after</content></entry>
+</feed>"""
+
+
+@pytest.mark.parametrize("body", [CONTENT_ORDERS, ATOM_CONTENT], ids=["rss", "atom"])
+def test_content_read_only_when_it_is_the_summary(body: bytes) -> None:
+    assert _reason(body, "https://feeds.example/f.xml") == "fast"
+    slow, fast = _both(body, "https://feeds.example/f.xml")
+    assert fast.entries == slow.entries
+    assert len(fast.entries) == body.count(b"<guid>") + body.count(b"<id>")
+    assert fast.entries[0].summary == "only content"
+
+
 LATIN1 = '<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel><title>t</title>'
 LATIN1 += "<item><title>Caf\xe9 in Benghazi</title><guid>x</guid></item></channel></rss>"
 
