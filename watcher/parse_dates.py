@@ -42,10 +42,8 @@ _W3DTF = re.compile(
 def _utc(stamp: datetime, sign: str | None, hours: str, minutes: str) -> time.struct_time:
     if sign is None:
         return stamp.utctimetuple()
-    h, m = int(hours), int(minutes)
-    if sign == "-":
-        h, m = -h, -m
-    return (stamp - timedelta(minutes=m, hours=h)).utctimetuple()
+    offset = int(hours) * 3600 + int(minutes) * 60
+    return (stamp - timedelta(0, -offset if sign == "-" else offset)).utctimetuple()
 
 
 def _rfc822(match: re.Match[str]) -> time.struct_time | None:
@@ -58,7 +56,7 @@ def _rfc822(match: re.Match[str]) -> time.struct_time | None:
     offset = 0 if zone == "utc" else timezone_names.get(zone)
     if offset is None:
         return None
-    return (stamp - timedelta(hours=offset)).utctimetuple() if offset else stamp.utctimetuple()
+    return (stamp - timedelta(0, offset * 3600)).utctimetuple() if offset else stamp.utctimetuple()
 
 
 def _w3dtf(match: re.Match[str]) -> time.struct_time:
