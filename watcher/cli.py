@@ -17,7 +17,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 
-from watcher import logs
+from watcher import logs, startup
 from watcher.cli_common import (
     ConfigOpt,
     JsonOpt,
@@ -124,6 +124,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     config: ConfigOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
     _version: Annotated[
@@ -132,6 +133,8 @@ def _root(
     ] = False,
 ) -> None:
     logs.configure(err, verbose)
+    if ctx.invoked_subcommand != "run":  # `run` ends its start-up at its first poll
+        startup.finished()
 
 
 # --- run -------------------------------------------------------------------------------------

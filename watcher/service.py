@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from watcher import startup
 from watcher.config import ConfigError, DigestSettings, Settings, load_settings
 from watcher.fetch import HostLimiter, make_client
 from watcher.pipeline import DigestResult, FeedResult, cron_due, dispatch_digest, poll_feed
@@ -297,6 +298,7 @@ class Worker:
         Claims are topped up whenever half of the queue is done, so slow responses and CPU work
         overlap instead of each batch ending with everyone waiting for its slowest feed.
         """
+        startup.finished()  # what start-up made stays; the collector is on again (watcher.startup)
         p = self.settings.polling
         results: list[FeedResult] = []
         queue_max = p.concurrency * 2
