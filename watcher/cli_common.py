@@ -21,16 +21,18 @@ import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Column, Table
 from rich.text import Text
 
 from watcher import logs
 from watcher.config import Settings, config_path, load_settings
+
+if TYPE_CHECKING:
+    from rich.table import Column
 
 # soft_wrap: a long line is never broken by rich (a pipe gets it whole; a terminal wraps it itself).
 # emoji off: ":smile:" in a feed title stays ":smile:".
@@ -85,6 +87,8 @@ class Listing:
     """
 
     def __init__(self, *columns: str | Column, title: str | None = None) -> None:
+        from rich.table import Column  # listings only: not imported before `watcher run` fetches
+
         self.columns = [c if isinstance(c, Column) else Column(c, overflow="fold") for c in columns]
         self.title = title
         self.rows: list[list[Text]] = []
@@ -100,6 +104,8 @@ class Listing:
                 err.print(empty, markup=False, highlight=False)
             return
         if console.is_terminal:
+            from rich.table import Table
+
             table = Table(*self.columns, title=self.title)
             for r in self.rows:
                 table.add_row(*r)

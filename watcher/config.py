@@ -87,7 +87,10 @@ DurationOrForever = Annotated[float | None, BeforeValidator(parse_duration_or_fo
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: each model's validator is built when first used, not when its class is defined.
+    # Loading a config builds Settings' once, with every section in it, instead of one per section
+    # and Settings' again at import (~5-10 ms of every start). Validation is the same.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class DatabaseSettings(_Strict):

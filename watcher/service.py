@@ -617,12 +617,12 @@ class Worker:
             tick,
         )
         self.heartbeat.running = True
-        self.metrics.scheduler.set(1)
+        self.metrics.scheduler_running(True)
         try:
             sched.start()
         finally:
             self.heartbeat.running = False
-            self.metrics.scheduler.set(0)
+            self.metrics.scheduler_running(False)
 
     def _schedule_cron(self, sched: BlockingScheduler) -> None:
         for job in sched.get_jobs():

@@ -53,7 +53,7 @@ def _clean_terms(value: dict[str, float], what: str) -> dict[str, float]:
 class ProfileSpec(BaseModel):
     """An editable keyword profile; see the module docstring for the semantics."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built when first used (watcher.config)
 
     description: str = ""
     threshold: float = Field(default=2.0, ge=0.0)

@@ -16,15 +16,17 @@ Labels carry only statuses, kinds, profile, digest and channel names: never a UR
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
-from sqlalchemy import Engine
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import GaugeMetricFamily, Metric
+    from sqlalchemy import Engine
 
 log = logging.getLogger("watcher")
 
@@ -34,10 +36,12 @@ SEND_STATUSES = ("sent", "retry", "failed")
 CYCLE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
 
-class ServiceMetrics:
-    """The counters one worker process keeps; a registry of its own, so tests and processes never mix."""
+class _Series:
+    """This process's series, in a registry of their own, so tests and processes never mix."""
 
     def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.polls = Counter("watcher_polls", "Feed polls by outcome.", ["status"], registry=r)
@@ -71,6 +75,29 @@ class ServiceMetrics:
         for status in POLL_STATUSES:
             self.polls.labels(status)
 
+
+class ServiceMetrics:
+    """The counters one worker process keeps.
+
+    The series are made when first counted or read: prometheus_client (and the HTTP and WSGI
+    modules it imports) loads after `watcher run`'s first fetch, not before it.
+    """
+
+    def __init__(self) -> None:
+        self._series: _Series | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def series(self) -> _Series:
+        with self._lock:  # the web side's thread may read them first
+            if self._series is None:
+                self._series = _Series()
+            return self._series
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self.series.registry
+
     def record_polls(self, results: Iterable[Any]) -> None:
         """Count FeedResults: outcome, error kind, new items and matches (one increment per label)."""
         statuses: Tally[str] = Tally()
@@ -83,18 +110,19 @@ class ServiceMetrics:
                 kinds[r.kind or "error"] += 1
             items += r.new_entries
             matches.update(r.matches)
+        series = self.series
         for status, n in statuses.items():
-            self.polls.labels(status).inc(n)
+            series.polls.labels(status).inc(n)
         for kind, n in kinds.items():
-            self.fetch_errors.labels(kind).inc(n)
+            series.fetch_errors.labels(kind).inc(n)
         if items:
-            self.items.inc(items)
+            series.items.inc(items)
         for profile, n in matches.items():
-            self.matches.labels(profile).inc(n)
+            series.matches.labels(profile).inc(n)
 
     def record_sends(self, results: Iterable[Any], channel: str) -> None:
         for r in results:
-            self.sends.labels(r.digest, channel, r.status).inc()
+            self.series.sends.labels(r.digest, channel, r.status).inc()
 
     @contextmanager
     def timed_cycle(self, clock: Callable[[], float] = time.time) -> Iterator[None]:
@@ -103,8 +131,11 @@ class ServiceMetrics:
         try:
             yield
         finally:
-            self.cycle.observe(time.perf_counter() - start)
-        self.last_good.set(clock())
+            self.series.cycle.observe(time.perf_counter() - start)
+        self.series.last_good.set(clock())
+
+    def scheduler_running(self, running: bool) -> None:
+        self.series.scheduler.set(1 if running else 0)
 
 
 class DatabaseCollector:
@@ -114,6 +145,8 @@ class DatabaseCollector:
         self.engine = engine
 
     def collect(self) -> Iterable[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
         from watcher.store.browse import counts  # the store, only when scraped
 
         up = GaugeMetricFamily("watcher_database_up", "1 when the database answered this scrape.")
@@ -153,6 +186,8 @@ class DatabaseCollector:
 
 
 def _family(name: str, doc: str, labels: Sequence[str], values: dict[Any, int]) -> GaugeMetricFamily:
+    from prometheus_client.core import GaugeMetricFamily
+
     fam = GaugeMetricFamily(name, doc, labels=list(labels))
     for key, n in sorted(values.items()):
         fam.add_metric([key] if isinstance(key, str) else list(key), n)
@@ -161,6 +196,8 @@ def _family(name: str, doc: str, labels: Sequence[str], values: dict[Any, int]) 
 
 def exposition(process: ServiceMetrics, engine: Engine) -> bytes:
     """The /metrics body: this process's series, then the database's."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(engine))
     return generate_latest(process.registry) + generate_latest(registry)

@@ -12,8 +12,6 @@ import hashlib
 import os
 from collections.abc import Callable
 
-from itsdangerous import BadSignature, URLSafeSerializer
-
 from watcher.config import ConfigError, Settings
 from watcher.values import FeedbackLinks
 
@@ -33,6 +31,8 @@ class BadToken(Exception):
 
 class FeedbackSigner:
     def __init__(self, secret: str) -> None:
+        from itsdangerous import URLSafeSerializer  # a signer is made when links are, not at start-up
+
         # The salt separates these signatures from any other use of the same secret (CSRF cookies).
         self._s = URLSafeSerializer(
             secret, salt="watcher.feedback.v1", signer_kwargs={"digest_method": hashlib.sha256}
@@ -43,6 +43,8 @@ class FeedbackSigner:
 
     def read(self, token: str) -> tuple[int, str]:
         """(match id, verdict) from a token; BadToken if it was tampered with or is not a token."""
+        from itsdangerous import BadSignature
+
         try:
             data = self._s.loads(token)
         except (BadSignature, UnicodeError, ValueError) as exc:
