@@ -384,11 +384,12 @@ class WebSettings(_Strict):
 
 
 class Settings(_Strict):
-    database: DatabaseSettings = DatabaseSettings()
-    polling: PollingSettings = PollingSettings()
-    smtp: SmtpSettings = SmtpSettings()
-    retention: RetentionSettings = RetentionSettings()
-    logging: LoggingSettings = LoggingSettings()
+    # Factories, not instances: an instance made here would build its model's validator at import.
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    polling: PollingSettings = Field(default_factory=PollingSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
     feeds: list[FeedSettings] = []
     profiles: dict[str, ProfileSpec] = {}
     digests: list[DigestSettings] = []
