@@ -46,7 +46,10 @@ NOT_BEFORE_FIRST_FETCH = [
     "trio",
     "httpx._main",
     "rich.progress",
+    "rich.table",
     "multiprocessing",
+    "prometheus_client",  # the service's metrics: made when first counted
+    "itsdangerous",  # feedback links: signed when a digest is made
 ]
 
 
@@ -64,11 +67,23 @@ def _python(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 
 
 def test_importing_the_cli_loads_no_command_group_or_later_stage() -> None:
-    done = _python("-c", "import sys, json, watcher.cli; print(json.dumps(sorted(sys.modules)))")
+    done = _python(
+        "-c",
+        textwrap.dedent("""
+        import sys, json, watcher.cli, watcher.config as c
+        # No config model builds its validator at import (defer_build, factories for defaults):
+        # loading a config builds Settings' once.
+        models = [c.Settings, c.DatabaseSettings, c.PollingSettings, c.DigestSettings, c.ProfileSpec]
+        built = [m.__name__ for m in models if m.__pydantic_complete__]
+        print(json.dumps({"modules": sorted(sys.modules), "built": built}))
+        """),
+    )
     assert done.returncode == 0, done.stderr
-    loaded = set(json.loads(done.stdout))
+    result = json.loads(done.stdout)
+    loaded = set(result["modules"])
     assert "watcher.cli" in loaded
     assert sorted(m for m in NOT_BEFORE_FIRST_FETCH if m in loaded) == []
+    assert result["built"] == []
 
 
 def test_run_once_fetches_before_loading_the_rest_and_then_does_the_whole_cycle(tmp_path: Path) -> None:
@@ -85,31 +100,45 @@ def test_run_once_fetches_before_loading_the_rest_and_then_does_the_whole_cycle(
         # Alembic, which loads the ORM models).
         migrate = _python("-m", "watcher.cli", "--config", str(config), "db", "upgrade", cwd=tmp_path)
         assert migrate.returncode == 0, migrate.stderr
-        # The modules loaded when the first fetch starts, then the whole run as `watcher` runs it.
+        # The modules loaded when the first fetch starts, then the whole run as `watcher` runs it
+        # (its entry point: the garbage collector paused while starting up).
         done = _python(
             "-c",
             textwrap.dedent(f"""
-            import json, sys
+            import gc, json, sys
+            gc.disable()  # as the entry point does, before any of watcher is imported
+            import watcher.startup as startup
+            startup._paused = True
             import watcher.pipeline as pipeline
-            from watcher.cli import main
 
-            real_fetch, first = pipeline.fetch, []
+            collections, ended, first = [], [], []
+            gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info))
+            real_finished, real_fetch = startup.finished, pipeline.fetch
+
+            def finished():
+                if not ended:
+                    ended.append(len(collections))
+                real_finished()
 
             def fetch(*args, **kwargs):
                 if not first:
-                    first.append(sorted(sys.modules))
+                    first.append({{
+                        "modules": sorted(sys.modules),
+                        "collector": gc.isenabled(),
+                        "frozen": gc.get_freeze_count(),
+                    }})
                 return real_fetch(*args, **kwargs)
 
-            pipeline.fetch = fetch
+            startup.finished, pipeline.fetch = finished, fetch
             sys.argv = ["watcher", "--config", {str(config)!r}, "run", "--once"]
             try:
-                main()
+                startup.main()
             except SystemExit as exit:
                 code = exit.code
             else:
                 code = 0
             loaded = {{"first": first[0] if first else None, "last": sorted(sys.modules)}}
-            print(json.dumps({{"code": code, **loaded}}))
+            print(json.dumps({{"code": code, "collections_in_startup": ended, **loaded}}))
             """),
             cwd=tmp_path,
         )
@@ -118,11 +147,58 @@ def test_run_once_fetches_before_loading_the_rest_and_then_does_the_whole_cycle(
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["code"] in (0, None), done.stdout + done.stderr
     assert "new items: 1" in done.stdout and "matches for profile libya: 1" in done.stdout
-    first, last = set(result["first"]), set(result["last"])
+    first, last = set(result["first"]["modules"]), set(result["last"])
     assert {"watcher.service", "watcher.fetch", "sqlalchemy", "httpx"} <= first
     assert sorted(m for m in NOT_BEFORE_FIRST_FETCH if m in first) == []
     # What was left out is loaded when needed: the body was parsed, scored and stored.
     assert {"watcher.parse", "watcher.store.items", "sqlalchemy.orm"} <= last
+    # No collection while starting up; by the first fetch what start-up made is frozen and the
+    # collector is on again.
+    assert result["collections_in_startup"] == [0]
+    assert result["first"]["collector"] is True
+    assert result["first"]["frozen"] > 10_000
+
+
+def test_other_commands_end_start_up_before_their_own_work(tmp_path: Path) -> None:
+    """Every command but `run` turns the collector back on before it starts (its garbage is its own)."""
+    config = tmp_path / "watcher.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "w.db"}"\n', encoding="utf-8")
+    done = _python(
+        "-c",
+        textwrap.dedent(f"""
+        import gc, json, sys
+        import watcher.logs as logs
+        import watcher.startup as startup
+
+        real_apply, seen = logs.apply_settings, []
+
+        def apply_settings(*args):  # a command's first step: its config read (cli_common.settings)
+            seen.append({{"collector": gc.isenabled(), "frozen": gc.get_freeze_count() > 0}})
+            return real_apply(*args)
+
+        logs.apply_settings = apply_settings
+        sys.argv = ["watcher", "--config", {str(config)!r}, "db", "upgrade"]
+        try:
+            startup.main()
+        except SystemExit:
+            pass
+        print(json.dumps(seen))
+        """),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == [{"collector": True, "frozen": True}]
+
+
+def test_without_the_entry_point_the_collector_is_left_alone() -> None:
+    """watcher imported as a library (the tests, `python -m watcher.cli`): nothing paused, nothing frozen."""
+    done = _python(
+        "-c",
+        "import gc, watcher.cli, watcher.startup as s; s.finished(); "
+        "print(gc.isenabled(), gc.get_freeze_count())",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "0"]
 
 
 def test_import_without_hides_an_optional_module_for_that_import_only(tmp_path: Path) -> None:
