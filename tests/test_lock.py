@@ -70,6 +70,8 @@ def test_installs_go_through_the_lock() -> None:
     assert "$(STAMP): pyproject.toml $(LOCK)" in makefile  # a changed lock re-installs
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
     assert "pip install -c requirements.lock ." in dockerfile
+    # The base image's standard library comes without bytecode: compiled once at build, not per start.
+    assert re.search(r"^RUN python -m compileall .*sysconfig\.get_path\(\"stdlib\"\)", dockerfile, re.M)
     base = re.search(r"^FROM (\S+)", dockerfile, re.M)
     assert base and re.search(r":\d+\.\d+\.\d+", base.group(1)), f"unpinned base {base and base.group(1)}"
 
