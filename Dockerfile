@@ -6,7 +6,7 @@ WORKDIR /app
 
 # The base image's standard library has no bytecode (its build deletes every .pyc), and nothing at
 # run time may write any: without this step every start compiled the ~240 standard modules watcher
-# imports, about doubling `watcher run`'s start-up (benchmarks/FINDINGS.md, Start-up). pip compiles
+# imports, ~0.5 s more on `watcher run`'s start-up (benchmarks/FINDINGS.md, Start-up). pip compiles
 # what it installs below, watcher included.
 RUN python -m compileall -q -j 0 -x '/(test|tests|idle_test)/' "$(python -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')"
 

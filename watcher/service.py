@@ -144,6 +144,7 @@ def open_worker_waiting(
                 return Worker(settings)
             except faults.DatabaseUnavailable as exc:
                 log.warning("%s; retrying in %.0f s", exc, delay)
+                startup.finished()  # waiting, maybe long: the collector is on again (watcher.startup)
             if stop.wait(delay):
                 log.info("stopped while waiting for the database")
                 return None
@@ -558,6 +559,7 @@ class Worker:
     # -- service ---------------------------------------------------------------------------
     def serve(self) -> None:
         """Run until SIGTERM/SIGINT; the batch in progress is finished first."""
+        startup.finished()  # the service (and its web side) runs for long: the collector is on again
         from apscheduler.schedulers.blocking import BlockingScheduler
         from apscheduler.triggers.interval import IntervalTrigger
 

@@ -3,11 +3,12 @@
 Start-up (imports, config, the database and HTTP client) makes 70,000-120,000 objects that the
 collector tracks, nearly all of which live as long as the process: modules, classes, functions,
 SQLAlchemy's and pydantic's structures. Before `watcher run` fetched its first feed the collector
-walked them ~150 times, one full pass included: 0.05-0.1 s of CPU, about a sixth of the start-up,
+walked them ~150 times, one full pass included: 0.07-0.14 s of CPU, about an eighth of start-up,
 to free under a thousand objects. So it is off from the first import until the command is ready
 to work; then what start-up made is frozen (later collections do not walk it again; the little
 garbage among it is kept, once) and the collector is on as usual. `run` says when that is (its
-first poll); every other command at once, before its own work.
+first poll; the service also when it starts its scheduler, or waits for its database); every
+other command at once, before its own work.
 """
 
 from __future__ import annotations
