@@ -81,6 +81,8 @@ _COMPARE_AFTER = {"style", "styled", "like", "type", "model", "esque"}  # Libya-
 _COMPARE_BEFORE = {"similar", "akin", "compared", "reminiscent", "resembling"}
 _SEA = {"coast", "coasts", "coastline", "shore", "shores", "waters", "offshore"}
 _ORIGIN_AFTER = {"descent", "origin", "parents", "parent", "born", "roots", "ancestry", "heritage"}
+# Every word the border and offshore signals look for: an item with none of them has neither signal.
+_CUES = frozenset(_BORDER | _COMPARE_AFTER | {"like"} | _COMPARE_BEFORE | _ORIGIN_AFTER | _SEA | {"off"})
 _LIST_WORDS = {"and", "or", "the", "as", "well"}
 _ARTICLES = {"al", "el", "az", "as", "ar", "ash", "at", "an", "ad"}
 _COMPASS = {
@@ -378,13 +380,14 @@ def _inside_name(toks: Tokens, s: int, e: int, known: Matcher, anchors: Matcher)
 class ItemText:
     """An item's words, country mentions and first sentence, worked out once for all profiles."""
 
-    __slots__ = ("_countries", "_first_end", "_readings", "_toks", "summary", "title")
+    __slots__ = ("_countries", "_cued", "_first_end", "_readings", "_toks", "summary", "title")
 
     def __init__(self, title: str, summary: str) -> None:
         self.title, self.summary = title, summary
         self._toks: Tokens | None = None
         self._countries: list[tuple[int, int, str]] | None = None
         self._first_end: int | None = None
+        self._cued: bool | None = None
         self._readings: dict[tuple[int, frozenset[str], frozenset[str]], Reading | None] = {}
 
     @property
@@ -399,6 +402,13 @@ class ItemText:
         if self._countries is None:
             self._countries = country_matcher()[0].find(self.toks)
         return self._countries
+
+    @property
+    def cued(self) -> bool:
+        """Whether any word the border or offshore signal looks for occurs (most items have none)."""
+        if self._cued is None:
+            self._cued = not _CUES.isdisjoint(self.toks.lows)
+        return self._cued
 
     @property
     def first_end(self) -> int:
@@ -464,15 +474,16 @@ def _read(item: ItemText, anchors: Matcher, skip: frozenset[str], places: frozen
         lead = first_topic < min(first_end, LEAD_WINDOW)
         late = first_topic >= first_end
     listed_all = bool(others) and _listed(toks, topic, others)
-    border = True
-    offshore = False
-    for s, e, _ in topic:
-        if border and not _peripheral(toks, n, s, e):
-            border = False
-        if not offshore and (
-            (s > 0 and lows[s - 1] == "off") or not _SEA.isdisjoint(lows[max(0, s - 3) : e + 3])
-        ):
-            offshore = True
+    border = offshore = False
+    if item.cued:
+        border = True
+        for s, e, _ in topic:
+            if border and not _peripheral(toks, n, s, e):
+                border = False
+            if not offshore and (
+                (s > 0 and lows[s - 1] == "off") or not _SEA.isdisjoint(lows[max(0, s - 3) : e + 3])
+            ):
+                offshore = True
 
     foreign = None
     if others:
