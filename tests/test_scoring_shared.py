@@ -30,6 +30,8 @@ ODD_TEXTS = [
     ("...", "  "),
     ("The United States and the United Kingdom", "the united arab emirates; New Zealand's PM"),
     ("Gen. Haftar visits Benghazi", "Mr. Dbeibah. Dr. Smith spoke! Then? yes"),
+    ("The Gambia and New Zealand", "the new government of the Gambia; Unhaftar and the Haftarists"),
+    ("Boat sinks off Libya", "Libya-style talks near the Libyan border, off the coast, like Libya"),
 ]
 
 
@@ -106,10 +108,12 @@ def test_words_gaps_and_first_sentence_match_a_plain_scan() -> None:
 def test_term_occurrences_match_a_plain_scan() -> None:
     terms = ["libya", "tripoli", "united nations", "united nations support mission", "haftar*", "new"]
     anchors = Matcher(terms)
+    # Words that only start phrases ("the", "new" here) and prefixes met only inside words.
+    phrases = Matcher(["the gambia", "new zealand", "new york times", "united*", "al qaeda", "haftar*", "a*"])
     countries = country_matcher()[0]
     for title, summary, _ in [*((t, s, None) for t, s in ODD_TEXTS), *_dev_texts(3000)]:
         toks = Tokens(title, summary)
-        for matcher in (anchors, countries):
+        for matcher in (anchors, phrases, countries):
             assert matcher.find(toks) == _plain_find(matcher, toks.lows), (title, summary)
 
 
@@ -153,3 +157,23 @@ def test_scoring_profiles_together_gives_each_profile_its_own_score(profiles: di
             assert score == alone[score.profile].score(title, summary, source)[0], (score.profile, title)
             fired += score.score != 0
     assert fired > 100  # the items exercise the scoring, not only the shared zero
+
+
+def test_remembered_scores_are_the_scores_worked_out_afresh(
+    profiles: dict[str, ProfileSpec], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a profile makes of a set of found keys (and of a reading) is remembered: the same
+    Scores come out whether it was remembered, forgotten on the way, or never kept."""
+    from watcher.profiles import scorer as scorer_module
+
+    items = [*((t, s, "Reuters") for t, s in ODD_TEXTS), *_dev_texts(4000)]
+    items += items[::-1]  # the second half meets every set of keys again
+    keeping = compile_profiles(profiles)
+    kept = [keeping.score(*item) for item in items]
+    monkeypatch.setattr(scorer_module, "MAX_CACHED", 1)
+    monkeypatch.setattr(scorer_module, "MAX_READINGS", 1)
+    forgetting = compile_profiles(profiles)
+    assert [forgetting.score(*item) for item in items] == kept
+    # The first scorer did hand out remembered Scores (one object for several items).
+    fired = [s for scores in kept for s in scores if s.hits]
+    assert len(fired) > 100 and len({id(s) for s in fired}) < len(fired) / 2

@@ -109,7 +109,7 @@ class Tokens:
     ``gaps`` are only split out when a reading asks for them.
     """
 
-    __slots__ = ("_gaps", "_text", "_words", "lows")
+    __slots__ = ("_gaps", "_joined", "_text", "_words", "lows")
 
     def __init__(self, title: str, summary: str) -> None:
         # Feeds often repeat the title as the summary's opening: read it once.
@@ -117,6 +117,7 @@ class Tokens:
         text = summary if head and summary.startswith(head) else f"{title}\n{summary}" if summary else title
         self._words: list[str] | None = None
         self._gaps: list[str] | None = None
+        self._joined: str | None = None
         # Letters and digits all ASCII (other characters may be typographic quotes, dashes, …):
         # a byte table finds the same words, since every byte of a non-ASCII character is a space to it.
         if text.isascii() or not _WORD_CHAR.search(text.encode().translate(None, _ASCII_BYTES).decode()):
@@ -152,6 +153,13 @@ class Tokens:
         if self._gaps is None:
             self._gaps = _ASCII_WORD.split(self._text)[:-1]
         return self._gaps
+
+    @property
+    def joined(self) -> str:
+        """The folded words, each after one space: a word starts with p only where " " + p occurs."""
+        if self._joined is None:
+            self._joined = " " + " ".join(self.lows)
+        return self._joined
 
     def upper(self, i: int) -> bool:
         return self.words[i][0].isupper()
@@ -207,6 +215,15 @@ class Matcher:
                 by_second.setdefault(parts[1], []).append((parts, term))
         self._starts = frozenset(self.words) | frozenset(self.phrases)  # words a term can start with
         self._prefix_keys = tuple(p for p, _ in self.prefixes)
+        self._spaced_prefixes = tuple(" " + p for p in self._prefix_keys)
+        # A word that only starts phrases ("the" of "the gambia", "new" of "new zealand") starts
+        # nothing in an item without any of the words that can follow it: no need to visit it.
+        self._seconds = {
+            first: frozenset(by_second)
+            for first, by_second in self.phrases.items()
+            if first not in self.words and not (self._prefix_keys and first.startswith(self._prefix_keys))
+        }
+        self._phrase_only = frozenset(self._seconds)
 
     def find(self, toks: Tokens) -> list[tuple[int, int, str]]:
         """(start, end, term) of each non-overlapping occurrence, left to right.
@@ -218,9 +235,17 @@ class Matcher:
         # set.intersection walks the item's few words, checking each in the (maybe large) set, in C.
         starts = self._starts.intersection(lows)
         if self._prefix_keys:
-            starts |= {w for w in lows if w.startswith(self._prefix_keys)}
+            joined = toks.joined
+            if any(spaced in joined for spaced in self._spaced_prefixes):  # a C search before a word loop
+                starts |= {w for w in lows if w.startswith(self._prefix_keys)}
         if not starts:
             return []
+        if not self._phrase_only.isdisjoint(starts):
+            idle = [w for w in self._phrase_only.intersection(starts) if self._seconds[w].isdisjoint(lows)]
+            if idle:
+                starts = starts.difference(idle)
+                if not starts:
+                    return []
         positions = []
         for w in starts:
             at = -1
