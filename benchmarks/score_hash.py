@@ -31,7 +31,9 @@ EVAL = REPO.parent / "shared" / "eval"
 
 def profiles(rows: list[dict]) -> dict[str, ProfileSpec]:
     seeds = [p.read_text(encoding="utf-8") for p in sorted((REPO / "seeds").glob("*.txt"))]
-    other = [p.read_text(encoding="utf-8") for p in sorted((REPO / "tests" / "data" / "seeds_other").glob("*.txt"))]
+    other = [
+        p.read_text(encoding="utf-8") for p in sorted((REPO / "tests" / "data" / "seeds_other").glob("*.txt"))
+    ]
     rng = random.Random(0)
     specs = {"p000": derive_profile(seeds)}
     while len(specs) < 100:
@@ -44,8 +46,16 @@ def profiles(rows: list[dict]) -> dict[str, ProfileSpec]:
     libya = specs["p000"]
     hand = {
         "anchors": {"libya": 3.0, "tripoli": 2.0, "haftar*": 2.0, "benghazi": 2.0, "misrata": 1.5},
-        "terms": {"ceasefire": 1.0, "oil": 0.5, "united nations": 1.0, "nations": 0.7, "football": -1.0,
-                  "militia*": 0.6, "war": 0.4, "election": 0.8},
+        "terms": {
+            "ceasefire": 1.0,
+            "oil": 0.5,
+            "united nations": 1.0,
+            "nations": 0.7,
+            "football": -1.0,
+            "militia*": 0.6,
+            "war": 0.4,
+            "election": 0.8,
+        },
         "ambiguous": {"tripoli": ["lebanon", "lebanese"], "misrata": ["football club"]},
         "threshold": 2.5,
         "context_cap": 1.5,
@@ -53,7 +63,9 @@ def profiles(rows: list[dict]) -> dict[str, ProfileSpec]:
     }
     specs["hand"] = ProfileSpec(**hand)
     specs["hand-excl"] = ProfileSpec(
-        **hand, exclude=["oil price", "re:(?i)\\bsport", "tripoli lebanon"], exclude_sources=["HuffPost", "Reuters"]
+        **hand,
+        exclude=["oil price", "re:(?i)\\bsport", "tripoli lebanon"],
+        exclude_sources=["HuffPost", "Reuters"],
     )
     specs["hand-weights"] = ProfileSpec(
         **{**hand, "aboutness": {"lead": 1.0, "list": -1.0, "foreign": -0.25, "late": 0.0, "offshore": -2.0}}

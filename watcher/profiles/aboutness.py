@@ -487,10 +487,12 @@ def _read(item: ItemText, anchors: Matcher, skip: frozenset[str], places: frozen
     n = len(lows)
     others: list[tuple[int, int, str]] = []
     if item.countries:
-        topic_spans = {(s, e) for s, e, _ in topic}
-        for s, e, t in item.countries:
-            if (s, e) not in topic_spans and not any(ts <= s < te for ts, te in topic_spans):
-                others.append((s, e, code_of[t]))
+        # A country name that starts inside a mention of the topic is (part of) the topic.
+        covered = {s for s, _, _ in topic}
+        for s, e, _ in topic:
+            if e - s > 1:
+                covered.update(range(s + 1, e))
+        others = [(s, e, code_of[t]) for s, e, t in item.countries if s not in covered]
     first_topic = topic[0][0]  # mentions come left to right
     if first_topic == 0:  # the first word: early in the first sentence (which has at least that word)
         lead, late = True, False
@@ -520,7 +522,7 @@ def _read(item: ItemText, anchors: Matcher, skip: frozenset[str], places: frozen
             from watcher.profiles.gazetteer import countries as _countries
 
             foreign = _countries()[code].name
-    return Reading(lead, late, listed_all, border, foreign, offshore, tuple(sorted(inside)))
+    return Reading(lead, late, listed_all, border, foreign, offshore, tuple(sorted(inside)) if inside else ())
 
 
 def _listed(toks: Tokens, topic: list[tuple[int, int, str]], others: list[tuple[int, int, str]]) -> bool:
