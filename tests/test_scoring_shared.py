@@ -157,23 +157,3 @@ def test_scoring_profiles_together_gives_each_profile_its_own_score(profiles: di
             assert score == alone[score.profile].score(title, summary, source)[0], (score.profile, title)
             fired += score.score != 0
     assert fired > 100  # the items exercise the scoring, not only the shared zero
-
-
-def test_remembered_scores_are_the_scores_worked_out_afresh(
-    profiles: dict[str, ProfileSpec], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """What a profile makes of a set of found keys (and of a reading) is remembered: the same
-    Scores come out whether it was remembered, forgotten on the way, or never kept."""
-    from watcher.profiles import scorer as scorer_module
-
-    items = [*((t, s, "Reuters") for t, s in ODD_TEXTS), *_dev_texts(4000)]
-    items += items[::-1]  # the second half meets every set of keys again
-    keeping = compile_profiles(profiles)
-    kept = [keeping.score(*item) for item in items]
-    monkeypatch.setattr(scorer_module, "MAX_CACHED", 1)
-    monkeypatch.setattr(scorer_module, "MAX_READINGS", 1)
-    forgetting = compile_profiles(profiles)
-    assert [forgetting.score(*item) for item in items] == kept
-    # The first scorer did hand out remembered Scores (one object for several items).
-    fired = [s for scores in kept for s in scores if s.hits]
-    assert len(fired) > 100 and len({id(s) for s in fired}) < len(fired) / 2

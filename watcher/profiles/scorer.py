@@ -2,10 +2,11 @@
 
 An item is normalized once and scanned once for the anchors of all profiles
 (one Aho-Corasick automaton); most items hit none and every profile gets a
-shared zero `Score`. Only a profile with an anchor in the item does more: it
-scans the text with its own automaton (anchors, context, vetoes, exclusions)
-and reads the item's aboutness from words split once for every such profile
-(profiles with the same anchors share that reading). Cost per profile
+shared zero `Score`. Only an item with an anchor is scanned again, once, for
+every profile's keys (anchors, context, vetoes, exclusions); each profile with
+an anchor in it takes its own keys from what was found and reads the item's
+aboutness from words split once for every such profile (profiles with the
+same anchors share that reading). Cost per profile
 therefore shrinks as profiles are added.
 
 Score of one item for one profile:
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from watcher.profiles.aboutness import ItemText, Matcher, Reading, SignalWeights, read
+from watcher.profiles.aboutness import ItemText, Matcher, SignalWeights, read
 from watcher.profiles.spec import REGEX_PREFIX, ProfileSpec
 from watcher.profiles.text import fold, inflections, normalize, normalize_term
 from watcher.values import Score
@@ -77,10 +78,7 @@ class _Compiled:
     anchor_matcher: Matcher  # one object for profiles with the same anchors: they share an item's reading
     places: frozenset[str]  # anchors that are place names (from the gazetteer)
     signals: SignalWeights  # aboutness signal weights (shared by profiles with the same weights)
-    keys: frozenset[int]  # this profile's automaton keys, by their number in the scorer's key automaton
     groups: dict[int, tuple[_Entry, ...]]  # a key's entries for this profile, in the order they were added
-    excluding: frozenset[int]  # keys of excluded words
-    cache: dict[frozenset[int], Score | _Found]  # what a set of found keys gives (see _found)
     has_phrases: bool  # some context term has several words
     threshold: float
     context_cap: float
@@ -146,10 +144,7 @@ class Scorer:
                     anchor_matcher=matchers[anchor_list],
                     places=frozenset(spec.origin.get("gazetteer", ())),
                     signals=weights[weights_key],
-                    keys=frozenset(groups),
                     groups=groups,
-                    excluding=frozenset(k for k, g in groups.items() if any(e[0] == EXCLUDE for e in g)),
-                    cache={},
                     has_phrases=any(" " in t for t in spec.terms),
                     threshold=spec.threshold,
                     context_cap=spec.context_cap,
@@ -186,39 +181,61 @@ class Scorer:
         if anchored is None:
             return out  # context terms alone never score: the shared zero Score is the answer
         item = ItemText(title, summary)  # words and country names, read once for every profile
-        found = [key for _, key in self._keys.iter(text)]  # in text order (exclusions need it)
-        present = frozenset(found)
+        # Every profile's keys in the text, in the order a profile's own automaton gives its keys (by
+        # end, the longer first): the first excluded word found names the reason.
+        keys = [key for _, key in self._keys.iter(text)]
         for idx in anchored:
-            out[idx] = self._score_one(self._profiles[idx], found, present, title, summary, source, item)
+            groups = self._profiles[idx].groups
+            found = [groups[key] for key in keys if key in groups]
+            out[idx] = self._score_one(self._profiles[idx], found, title, summary, source, item)
         return out
 
     def _score_one(
         self,
         prof: _Compiled,
-        found: list[int],
-        present: frozenset[int],
+        found: list[tuple[_Entry, ...]],
         title: str,
         summary: str,
         source: str | None,
         item: ItemText,
     ) -> Score:
-        key = prof.keys & present
-        if prof.excluding and not prof.excluding.isdisjoint(key):
-            # The first excluded word in the text names the reason (keys come in text order, the
-            # longer of two ending at one place first, as a profile's own automaton gave them).
-            for number in found:
-                if number in prof.excluding:
-                    for kind, term, _, _ in prof.groups[number]:
-                        if kind == EXCLUDE:
-                            return Score(prof.name, 0.0, False, reason=f"excluded: {term!r}")
-        state = prof.cache.get(key)
-        if state is None:
-            if len(prof.cache) >= MAX_CACHED:
-                prof.cache.clear()
-            state = prof.cache[key] = _found(prof, key)
-        if type(state) is Score:
-            return state  # every anchor ruled out as ambiguous
-        assert isinstance(state, _Found)
+        anchors: dict[str, float] = {}
+        terms: dict[str, _Context] = {}
+        vetoes: set[str] = set()
+        for entries in found:
+            for kind, key, weight, context_entry in entries:
+                if kind == TERM:
+                    terms[key] = context_entry  # type: ignore[assignment]
+                elif kind == ANCHOR:
+                    anchors[key] = weight
+                elif kind == VETO:
+                    vetoes.add(key)
+                else:
+                    return Score(prof.name, 0.0, False, reason=f"excluded: {key!r}")
+        ruled_out: list[str] = []
+        vetoed: frozenset[str] = _NOTHING
+        if vetoes:
+            ruled: set[str] = set()
+            for term, words in prof.vetoed_by.items():
+                if not words & vetoes:
+                    continue
+                if (anchors.pop(term, None) is not None) | (terms.pop(term, None) is not None):
+                    ruled_out.append(f"{term!r} ({', '.join(sorted(words & vetoes))})")
+                    ruled.add(term)
+            vetoed = frozenset(ruled)
+        # A phrase that fired says what its words say: "united nations" does not count "nations" again.
+        if prof.has_phrases and len(terms) > 1:
+            for phrase in [t for t in terms if " " in t]:
+                for word in phrase.split():
+                    if word in terms and word != phrase:
+                        del terms[word]
+        context = sorted(terms.values())  # by weight, then name (the rank)
+        if not anchors:
+            # Every anchor was ruled out as ambiguous; show what fired, it adds nothing.
+            reason = NO_ANCHOR
+            if ruled_out:
+                reason += f"; ruled out as ambiguous: {', '.join(ruled_out)}"
+            return Score(prof.name, 0.0, False, tuple([(c[1], 0.0) for c in context]), reason)
         if prof.sources and source and any(s in fold(source) for s in prof.sources):
             return Score(prof.name, 0.0, False, reason=f"excluded source: {source!r}")
         if prof.regexes:
@@ -226,141 +243,60 @@ class Scorer:
             for label, rx in prof.regexes:
                 if rx.search(raw):
                     return Score(prof.name, 0.0, False, reason=f"excluded: {label!r}")
-        reading = read(item, prof.anchor_matcher, state.vetoed, prof.places)
-        score = state.scores.get(reading)
-        if score is None:
-            if len(state.scores) >= MAX_READINGS:
-                state.scores.clear()
-            score = state.scores[reading] = _finish(prof, state, reading)
-        return score
-
-
-# What a profile makes of the set of its keys found in an item, worked out once per set: the same
-# set with the same reading always gives the same Score (exclusions by source or pattern, which
-# depend on more than the set, are checked before the reading).
-MAX_CACHED = 2048  # sets of keys remembered per profile (forgotten all at once when full)
-MAX_READINGS = 64  # readings remembered per set of keys
-
-
-class _Found:
-    """A set of found keys with an anchor left after vetoes: its terms, and its tally without signals."""
-
-    __slots__ = ("anchors", "context", "scores", "tally", "vetoed")
-
-    def __init__(
-        self, prof: _Compiled, anchors: dict[str, float], context: list[_Context], vetoed: frozenset[str]
-    ) -> None:
-        self.anchors, self.context, self.vetoed = anchors, context, vetoed
-        self.tally = _tally(prof, anchors, context)
-        self.scores: dict[Reading | None, Score] = {}
-
-
-def _found(prof: _Compiled, key: frozenset[int]) -> Score | _Found:
-    anchors: dict[str, float] = {}
-    terms: dict[str, _Context] = {}
-    vetoes: set[str] = set()
-    for number in key:  # the outcome does not depend on the keys' order (exclusions are handled first)
-        for kind, term, weight, context_entry in prof.groups[number]:
-            if kind == TERM:
-                terms[term] = context_entry  # type: ignore[assignment]
-            elif kind == ANCHOR:
-                anchors[term] = weight
-            elif kind == VETO:
-                vetoes.add(term)
-    ruled_out: list[str] = []
-    vetoed: frozenset[str] = _NOTHING
-    if vetoes:
-        ruled: set[str] = set()
-        for term, words in prof.vetoed_by.items():
-            if not words & vetoes:
-                continue
-            if (anchors.pop(term, None) is not None) | (terms.pop(term, None) is not None):
-                ruled_out.append(f"{term!r} ({', '.join(sorted(words & vetoes))})")
-                ruled.add(term)
-        vetoed = frozenset(ruled)
-    # A phrase that fired says what its words say: "united nations" does not count "nations" again.
-    if prof.has_phrases and len(terms) > 1:
-        for phrase in [t for t in terms if " " in t]:
-            for word in phrase.split():
-                if word in terms and word != phrase:
-                    del terms[word]
-    context = sorted(terms.values())  # by weight, then name (the rank)
-    if not anchors:
-        # Every anchor was ruled out as ambiguous; show what fired, it adds nothing.
-        reason = NO_ANCHOR
-        if ruled_out:
-            reason += f"; ruled out as ambiguous: {', '.join(ruled_out)}"
-        return Score(prof.name, 0.0, False, tuple([(c[1], 0.0) for c in context]), reason)
-    return _Found(prof, anchors, context, vetoed)
-
-
-def _tally(
-    prof: _Compiled, anchors: dict[str, float], context: list[_Context]
-) -> tuple[tuple[tuple[str, float], ...], float, float]:
-    """(hits rounded, largest first; what anchors and context add to decide; what ranks only)."""
-    if len(anchors) == 1:
-        hits: list[tuple[str, float]] = list(anchors.items())
-    else:
-        ranked = sorted(anchors.items(), key=_by_weight)
-        hits = [ranked[0]]
-        hits.extend([(t, w * SECONDARY_ANCHOR_FACTOR) for t, w in ranked[1:]])
-    # Context adds up to context_cap and helps decide the match. Generic thread words (origin
-    # "generic": conflict, migration, sport…) and negative weights only rank: an item of another
-    # thread still matches, below the story's own news, and a peripheral mention is not rescued.
-    deciding_ctx: list[tuple[str, float]] = []
-    thread: list[tuple[str, float]] = []
-    other_thread: list[tuple[str, float]] = []
-    for _, _, _, role, pair in context:
-        if role == DECIDING:
-            deciding_ctx.append(pair)
-        elif role == THREAD:
-            thread.append(pair)
-        elif role == OTHER_THREAD:
-            other_thread.append(pair)
-    # (A factor of exactly 1.0 changes no weight: the pairs are taken as they are.)
-    if deciding_ctx:
-        ctx_sum = sum([w for _, w in deciding_ctx])
-        cap = prof.context_cap
-        scale = cap / ctx_sum if ctx_sum > cap > 0 else (0.0 if cap == 0 else 1.0)
-        hits.extend(deciding_ctx if scale == 1.0 else [(t, w * scale) for t, w in deciding_ctx])
-    ranking_hits: list[tuple[str, float]] = []
-    for part, limit in ((thread, THREAD_CAP), (other_thread, OTHER_THREAD_FLOOR)):
-        if part:
-            total_part = abs(sum([w for _, w in part]))
-            ratio = limit / total_part if total_part > limit else 1.0
-            ranking_hits.extend(part if ratio == 1.0 else [(t, w * ratio) for t, w in part])
-    deciding = sum([c for _, c in hits])
-    ranking = sum([c for _, c in ranking_hits])
-    hits.extend(ranking_hits)
-    if len(hits) > 1:
-        hits.sort(key=_by_weight)
-    return tuple([(t, round(c, 4)) for t, c in hits]), deciding, ranking
-
-
-def _finish(prof: _Compiled, state: _Found, reading: Reading | None) -> Score:
-    """The Score of a set of found keys with the item's reading (None: no anchor in its words)."""
-    if reading is None:
-        signals: tuple[tuple[str, float], ...] = ()
-        signal_deciding: float = 0
-        signal_ranking: float = 0
-        hits, deciding, ranking = state.tally
-    else:
-        if reading.inside_names:
-            anchors = {t: w for t, w in state.anchors.items() if t not in reading.inside_names}
-            if not anchors:
-                reason = f"{NO_ANCHOR}; only inside other names: {', '.join(reading.inside_names)}"
-                return Score(prof.name, 0.0, False, tuple([(c[1], 0.0) for c in state.context]), reason)
-            hits, deciding, ranking = _tally(prof, anchors, state.context)
+        reading = read(item, prof.anchor_matcher, vetoed, prof.places)
+        if reading is None:
+            signals, signal_deciding, signal_ranking = (), 0, 0
         else:
-            hits, deciding, ranking = state.tally
-        signals, signal_deciding, signal_ranking = prof.signals.worth(reading)
-    deciding += signal_deciding
-    ranking += signal_ranking
-    threshold = prof.threshold
-    matched = deciding >= threshold
-    total = max(threshold, deciding + ranking) if matched else deciding
-    reason = None if matched else f"below threshold ({deciding:.2f} < {threshold:g})"
-    return Score(prof.name, round(total, 4), matched, hits, reason, signals)
+            if reading.inside_names:
+                for term in reading.inside_names:
+                    anchors.pop(term, None)
+                if not anchors:
+                    reason = f"{NO_ANCHOR}; only inside other names: {', '.join(reading.inside_names)}"
+                    return Score(prof.name, 0.0, False, tuple([(c[1], 0.0) for c in context]), reason)
+            signals, signal_deciding, signal_ranking = prof.signals.worth(reading)
+        if len(anchors) == 1:
+            hits: list[tuple[str, float]] = list(anchors.items())
+        else:
+            ranked = sorted(anchors.items(), key=_by_weight)
+            hits = [ranked[0]]
+            hits.extend([(t, w * SECONDARY_ANCHOR_FACTOR) for t, w in ranked[1:]])
+        # Context adds up to context_cap and helps decide the match. Generic thread words (origin
+        # "generic": conflict, migration, sport…) and negative weights only rank: an item of another
+        # thread still matches, below the story's own news, and a peripheral mention is not rescued.
+        deciding_ctx: list[tuple[str, float]] = []
+        thread: list[tuple[str, float]] = []
+        other_thread: list[tuple[str, float]] = []
+        for _, _, _, role, pair in context:
+            if role == DECIDING:
+                deciding_ctx.append(pair)
+            elif role == THREAD:
+                thread.append(pair)
+            elif role == OTHER_THREAD:
+                other_thread.append(pair)
+        # (A factor of exactly 1.0 changes no weight: the pairs are taken as they are.)
+        if deciding_ctx:
+            ctx_sum = sum([w for _, w in deciding_ctx])
+            cap = prof.context_cap
+            scale = cap / ctx_sum if ctx_sum > cap > 0 else (0.0 if cap == 0 else 1.0)
+            hits.extend(deciding_ctx if scale == 1.0 else [(t, w * scale) for t, w in deciding_ctx])
+        ranking_hits: list[tuple[str, float]] = []
+        for part, limit in ((thread, THREAD_CAP), (other_thread, OTHER_THREAD_FLOOR)):
+            if part:
+                total_part = abs(sum([w for _, w in part]))
+                ratio = limit / total_part if total_part > limit else 1.0
+                ranking_hits.extend(part if ratio == 1.0 else [(t, w * ratio) for t, w in part])
+        deciding = sum([c for _, c in hits])
+        deciding += signal_deciding
+        ranking = sum([c for _, c in ranking_hits]) + signal_ranking
+        threshold = prof.threshold
+        matched = deciding >= threshold
+        total = max(threshold, deciding + ranking) if matched else deciding
+        hits.extend(ranking_hits)
+        if len(hits) > 1:
+            hits.sort(key=_by_weight)
+        reason = None if matched else f"below threshold ({deciding:.2f} < {threshold:g})"
+        rounded = tuple([(t, round(c, 4)) for t, c in hits])
+        return Score(prof.name, round(total, 4), matched, rounded, reason, signals)
 
 
 _NOTHING: frozenset[str] = frozenset()
