@@ -276,8 +276,9 @@ def run_soak(
 
         def webhook_outage() -> None:
             hook.outage(503)
-            # Down until a user can see it: `watcher digest status` shows a run waiting, and why.
-            until = time.monotonic() + 20
+            # Down until a user can see it: `watcher digest status` shows a run waiting, and why
+            # (up to a minute: on a loaded machine the first send once came after 20 s).
+            until = time.monotonic() + 60
             while time.monotonic() < until:
                 time.sleep(1.0)
                 runs = _json_lines(_cli(config, cli_url, "digest", "status", "--json").stdout)
