@@ -26,10 +26,24 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from watcher.profiles import compile_profiles, derive_profile
+from watcher.profiles import ProfileSpec, compile_profiles, derive_profile
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = REPO.parent / "shared" / "eval" / "dev.jsonl"
+
+
+def derived_profiles(rows: list[dict], count: int = 100) -> dict[str, ProfileSpec]:
+    """p000 from seeds/, then profiles of groups of four random dev items (fixed random seed)."""
+    seeds = [p.read_text(encoding="utf-8") for p in sorted((REPO / "seeds").glob("*.txt"))]
+    rng = random.Random(0)
+    specs = {"p000": derive_profile(seeds)}
+    while len(specs) < count:
+        group = rng.sample(rows, 4)
+        try:
+            specs[f"p{len(specs):03d}"] = derive_profile([f"{r['title']}\n{r['summary']}" for r in group])
+        except ValueError:
+            continue  # a group with no usable entity: draw another
+    return specs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,15 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     pairs = [(r.get("title") or "", r.get("summary") or "", r.get("source")) for r in rows]
     items = (pairs * (args.items // len(pairs) + 1))[: args.items]
 
-    seeds = [p.read_text(encoding="utf-8") for p in sorted((REPO / "seeds").glob("*.txt"))]
-    rng = random.Random(0)
-    specs = {"p000": derive_profile(seeds)}
-    while len(specs) < 100:
-        group = rng.sample(rows, 4)
-        try:
-            specs[f"p{len(specs):03d}"] = derive_profile([f"{r['title']}\n{r['summary']}" for r in group])
-        except ValueError:
-            continue  # a group with no usable entity: draw another
+    specs = derived_profiles(rows)
 
     base = None
     print(f"{len(items):,} items, best of {args.repeat} runs")

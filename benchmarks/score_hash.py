@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_score import derived_profiles
 from watcher.profiles import ProfileSpec, compile_profiles, derive_profile
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,18 +30,10 @@ EVAL = REPO.parent / "shared" / "eval"
 
 
 def profiles(rows: list[dict]) -> dict[str, ProfileSpec]:
-    seeds = [p.read_text(encoding="utf-8") for p in sorted((REPO / "seeds").glob("*.txt"))]
     other = [
         p.read_text(encoding="utf-8") for p in sorted((REPO / "tests" / "data" / "seeds_other").glob("*.txt"))
     ]
-    rng = random.Random(0)
-    specs = {"p000": derive_profile(seeds)}
-    while len(specs) < 100:
-        group = rng.sample(rows, 4)
-        try:
-            specs[f"p{len(specs):03d}"] = derive_profile([f"{r['title']}\n{r['summary']}" for r in group])
-        except ValueError:
-            continue
+    specs = derived_profiles(rows)  # the same profiles as bench_score
     specs["other"] = derive_profile(other)
     libya = specs["p000"]
     hand = {
