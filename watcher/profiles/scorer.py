@@ -30,8 +30,10 @@ not scored twice.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 
 import ahocorasick
 
@@ -45,6 +47,8 @@ SECONDARY_ANCHOR_FACTOR = 0.5
 OTHER_THREAD_FLOOR = 1.5  # the most that words of other threads (negative weights) subtract
 THREAD_CAP = 1.0  # the most that words of the seeds' own threads add (ranking only)
 NO_ANCHOR = "no anchor term"
+_second = itemgetter(1)
+_third = itemgetter(2)
 
 
 def _patterns(term: str) -> list[str]:
@@ -67,6 +71,41 @@ def _by_weight(kv: tuple[str, float]) -> tuple[float, str]:
     return (-kv[1], kv[0])
 
 
+# A hit as the common path builds it: (-contribution, term, (term, rounded contribution)). A list of
+# them sorts into a Score's order (largest first, then by name) without a key function, and each
+# carries the pair the Score shows.
+_Hit = tuple[float, str, tuple[str, float]]
+
+
+def _hit(term: str, contribution: float) -> _Hit:
+    return (-contribution, term, (term, round(contribution, 4)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Codes:
+    """A profile's entries as small numbers, for the common item (see `Scorer._score_common`).
+
+    Each key whose only entry is an anchor or a context term has a code; sorting an
+    item's codes puts its anchors first, by weight then name (the strongest first), then its
+    deciding context terms, thread words and other threads' words, each in rank order, then terms
+    that only rank by nothing (weight 0). Every other key (vetoes, exclusions, keys with several
+    entries) has the code ``special``: an item with one takes the general path.
+    """
+
+    of: dict[int, int]  # key -> code
+    anchors_end: int  # first code after the anchors
+    deciding_end: int
+    thread_end: int
+    other_end: int
+    special: int
+    terms: list[str]  # by code
+    weights: list[float]  # by code: the weight (an anchor's when it is the strongest)
+    hits: list[_Hit]  # by code: the hit at that weight
+    secondary_weights: list[float]  # by anchor code: the anchor's weight as a further anchor
+    secondary_hits: list[_Hit]
+    covers: dict[int, frozenset[int]]  # a context phrase's code -> the codes of its words that are terms
+
+
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     name: str
@@ -79,6 +118,7 @@ class _Compiled:
     places: frozenset[str]  # anchors that are place names (from the gazetteer)
     signals: SignalWeights  # aboutness signal weights (shared by profiles with the same weights)
     groups: dict[int, tuple[_Entry, ...]]  # a key's entries for this profile, in the order they were added
+    codes: _Codes
     has_phrases: bool  # some context term has several words
     threshold: float
     context_cap: float
@@ -145,6 +185,7 @@ class Scorer:
                     places=frozenset(spec.origin.get("gazetteer", ())),
                     signals=weights[weights_key],
                     groups=groups,
+                    codes=_codes(spec, groups),
                     has_phrases=any(" " in t for t in spec.terms),
                     threshold=spec.threshold,
                     context_cap=spec.context_cap,
@@ -183,12 +224,110 @@ class Scorer:
         item = ItemText(title, summary)  # words and country names, read once for every profile
         # Every profile's keys in the text, in the order a profile's own automaton gives its keys (by
         # end, the longer first): the first excluded word found names the reason.
-        keys = [key for _, key in self._keys.iter(text)]
+        keys = list(map(_second, self._keys.iter(text)))
         for idx in anchored:
-            groups = self._profiles[idx].groups
-            found = [groups[key] for key in keys if key in groups]
-            out[idx] = self._score_one(self._profiles[idx], found, title, summary, source, item)
+            prof = self._profiles[idx]
+            score = self._score_common(prof, keys, title, summary, source, item)
+            if score is None:
+                groups = prof.groups
+                found = [groups[key] for key in keys if key in groups]
+                score = self._score_one(prof, found, title, summary, source, item)
+            out[idx] = score
         return out
+
+    def _score_common(
+        self,
+        prof: _Compiled,
+        keys: list[int],
+        title: str,
+        summary: str,
+        source: str | None,
+        item: ItemText,
+    ) -> Score | None:
+        """`_score_one` for the common item, by C calls on the profile's codes; None for any other.
+
+        Common: the item has none of the profile's vetoes, exclusions or context phrases, no key
+        with several entries, and no anchor only inside another name. Then each distinct term
+        counts once by its code, and the anchors and the context terms of each role come out of
+        one sort in the order `_score_one` puts them in, so every sum adds the same floats in the
+        same order.
+        """
+        codes_of = prof.codes
+        codes = sorted(set(filter(None, map(codes_of.of.get, keys))))
+        if not codes or codes[-1] == codes_of.special or codes[0] >= codes_of.anchors_end:
+            return None
+        if codes_of.covers and not codes_of.covers.keys().isdisjoint(codes):
+            # A phrase that fired says what its words say: "united nations" does not count "nations" again.
+            covered = frozenset().union(*[codes_of.covers[c] for c in codes if c in codes_of.covers])
+            codes = [c for c in codes if c not in covered]
+        if prof.sources and source and any(s in fold(source) for s in prof.sources):
+            return Score(prof.name, 0.0, False, reason=f"excluded source: {source!r}")
+        if prof.regexes:
+            raw = f"{title}\n{summary}"
+            for label, rx in prof.regexes:
+                if rx.search(raw):
+                    return Score(prof.name, 0.0, False, reason=f"excluded: {label!r}")
+        reading = read(item, prof.anchor_matcher, _NOTHING, prof.places)
+        if reading is None:
+            signals, signal_deciding, signal_ranking = (), 0, 0
+        else:
+            if reading.inside_names:
+                return None
+            signals, signal_deciding, signal_ranking = prof.signals.worth(reading)
+        weights_of, hits_of = codes_of.weights, codes_of.hits
+        # Anchors: the strongest counts fully, each further one at SECONDARY_ANCHOR_FACTOR.
+        n_anchors = bisect_left(codes, codes_of.anchors_end)
+        first = codes[0]
+        contributions = [weights_of[first]]
+        hits = [hits_of[first]]
+        if n_anchors > 1:
+            further = codes[1:n_anchors]
+            contributions.extend(map(codes_of.secondary_weights.__getitem__, further))
+            hits.extend(map(codes_of.secondary_hits.__getitem__, further))
+        # Context adds up to context_cap (see `_score_one`); thread words and other threads' words rank.
+        n_deciding = bisect_left(codes, codes_of.deciding_end, n_anchors)
+        if n_deciding > n_anchors:
+            deciding_codes = codes[n_anchors:n_deciding]
+            weights = list(map(weights_of.__getitem__, deciding_codes))
+            ctx_sum = sum(weights)
+            cap = prof.context_cap
+            scale = cap / ctx_sum if ctx_sum > cap > 0 else (0.0 if cap == 0 else 1.0)
+            if scale == 1.0:
+                contributions.extend(weights)
+                hits.extend(map(hits_of.__getitem__, deciding_codes))
+            else:
+                terms_of = codes_of.terms
+                for code, weight in zip(deciding_codes, weights, strict=True):
+                    contributions.append(weight * scale)
+                    hits.append(_hit(terms_of[code], weight * scale))
+        ranking_contributions: list[float] = []
+        start = n_deciding
+        for end, limit in ((codes_of.thread_end, THREAD_CAP), (codes_of.other_end, OTHER_THREAD_FLOOR)):
+            stop = bisect_left(codes, end, start)
+            if stop > start:
+                part = codes[start:stop]
+                weights = list(map(weights_of.__getitem__, part))
+                total_part = abs(sum(weights))
+                ratio = limit / total_part if total_part > limit else 1.0
+                if ratio == 1.0:
+                    ranking_contributions.extend(weights)
+                    hits.extend(map(hits_of.__getitem__, part))
+                else:
+                    terms_of = codes_of.terms
+                    for code, weight in zip(part, weights, strict=True):
+                        ranking_contributions.append(weight * ratio)
+                        hits.append(_hit(terms_of[code], weight * ratio))
+            start = stop
+        deciding = sum(contributions)
+        deciding += signal_deciding
+        ranking = sum(ranking_contributions) + signal_ranking
+        threshold = prof.threshold
+        matched = deciding >= threshold
+        total = max(threshold, deciding + ranking) if matched else deciding
+        if len(hits) > 1:
+            hits.sort()
+        reason = None if matched else f"below threshold ({deciding:.2f} < {threshold:g})"
+        return Score(prof.name, round(total, 4), matched, tuple(map(_third, hits)), reason, signals)
 
     def _score_one(
         self,
@@ -300,6 +439,60 @@ class Scorer:
 
 
 _NOTHING: frozenset[str] = frozenset()
+
+
+def _codes(spec: ProfileSpec, groups: dict[int, tuple[_Entry, ...]]) -> _Codes:
+    """Number a profile's anchors and context terms in the order `_score_common` needs them."""
+    terms: list[str] = [""]  # code 0 is none: filter(None, …) drops a key without a code
+    weights: list[float] = [0.0]
+    hits: list[_Hit] = [_hit("", 0.0)]
+    secondary_weights: list[float] = [0.0]
+    secondary_hits: list[_Hit] = [_hit("", 0.0)]
+    code_of_term: dict[tuple[int, str], int] = {}
+    for term, weight in sorted(spec.anchors.items(), key=_by_weight):
+        code_of_term[(ANCHOR, term)] = len(terms)
+        terms.append(term)
+        weights.append(weight)
+        hits.append(_hit(term, weight))
+        secondary_weights.append(weight * SECONDARY_ANCHOR_FACTOR)
+        secondary_hits.append(_hit(term, weight * SECONDARY_ANCHOR_FACTOR))
+    ends = [len(terms)]
+    contexts = sorted({c for entries in groups.values() for kind, _, _, c in entries if kind == TERM and c})
+    for role in (DECIDING, THREAD, OTHER_THREAD, NO_ROLE):
+        for _, term, weight, term_role, _ in contexts:
+            if term_role == role:
+                code_of_term[(TERM, term)] = len(terms)
+                terms.append(term)
+                weights.append(weight)
+                hits.append(_hit(term, weight))
+        ends.append(len(terms))
+    special = len(terms)
+    of: dict[int, int] = {}
+    for key, entries in groups.items():
+        kind, term = entries[0][0], entries[0][1]
+        of[key] = code_of_term[(kind, term)] if len(entries) == 1 and kind in (ANCHOR, TERM) else special
+    covers = {
+        code_of_term[(TERM, phrase)]: frozenset(
+            code_of_term[(TERM, word)] for word in phrase.split() if (TERM, word) in code_of_term
+        )
+        for phrase in spec.terms
+        if " " in phrase
+    }
+    covers = {code: words for code, words in covers.items() if words}
+    return _Codes(
+        of,
+        ends[0],
+        ends[1],
+        ends[2],
+        ends[3],
+        special,
+        terms,
+        weights,
+        hits,
+        secondary_weights,
+        secondary_hits,
+        covers,
+    )
 
 
 def compile_profiles(specs: Mapping[str, ProfileSpec]) -> Scorer:
