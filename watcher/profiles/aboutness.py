@@ -58,6 +58,8 @@ _ASCII_SPACES = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(2
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
 _ASCII_POSSESSIVE = re.compile(r"['’](?<=[A-Za-z0-9]['’])[sS](?![A-Za-z0-9])")
 _ASCII_BYTES = bytes(range(128))
+_ASCII_SENTENCE_END = re.compile(r"[.!?\n]")  # "…" is no ASCII
+_ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
 _WORD_CHAR = re.compile(r"[^\W_]")
 _GAP_JOIN = "a"  # no gap contains a letter: gaps joined with one can be counted back to their index
 _ABBREVIATIONS = {
@@ -111,7 +113,7 @@ class Tokens:
     ``gaps`` are only split out when a reading asks for them.
     """
 
-    __slots__ = ("_gaps", "_joined", "_text", "_words", "lows")
+    __slots__ = ("_gaps", "_joined", "_spaced", "_text", "_words", "lows")
 
     def __init__(self, title: str, summary: str) -> None:
         # Feeds often repeat the title as the summary's opening: read it once.
@@ -120,13 +122,16 @@ class Tokens:
         self._words: list[str] | None = None
         self._gaps: list[str] | None = None
         self._joined: str | None = None
+        # The ASCII path keeps the text's bytes with every byte but a letter or digit made a space.
+        self._spaced: bytes | None = None
         # Letters and digits all ASCII (other characters may be typographic quotes, dashes, …):
         # a byte table finds the same words, since every byte of a non-ASCII character is a space to it.
         if text.isascii() or not _WORD_CHAR.search(text.encode().translate(None, _ASCII_BYTES).decode()):
             if "'" in text or "’" in text:
                 text = _ASCII_POSSESSIVE.sub("", text)
             self._text = text
-            self.lows = text.encode().translate(_ASCII_SPACES).lower().decode().split()
+            self._spaced = text.encode().translate(_ASCII_SPACES)
+            self.lows = self._spaced.lower().decode().split()
             return
         parts = _TOKEN_SPLIT.split(text)
         words, gaps = parts[1::2], parts[0:-1:2]
@@ -147,7 +152,7 @@ class Tokens:
     @property
     def words(self) -> list[str]:
         if self._words is None:
-            self._words = self._text.encode().translate(_ASCII_SPACES).decode().split()
+            self._words = self._spaced.decode().split()  # type: ignore[union-attr]  # set on this path
         return self._words
 
     @property
@@ -169,6 +174,9 @@ class Tokens:
 
 def _first_sentence_end(toks: Tokens) -> int:
     """Index of the first word of the second sentence (len(toks) when there is one sentence)."""
+    spaced = toks._spaced
+    if spaced is not None and len(spaced) == len(toks._text):  # all ASCII: bytes and characters line up
+        return _ascii_first_sentence_end(toks._text, spaced, toks.lows)
     gaps, lows = toks.gaps, toks.lows
     if len(gaps) < 2:
         return len(gaps)
@@ -188,6 +196,32 @@ def _first_sentence_end(toks: Tokens) -> int:
         if toks.upper(i) and len(prev) > 1 and prev not in _ABBREVIATIONS:
             return i
     return len(gaps)
+
+
+def _ascii_first_sentence_end(text: str, spaced: bytes, lows: list[str]) -> int:
+    """`_first_sentence_end` of ASCII text, from its end marks without splitting out the gaps.
+
+    The first mark of a gap is the first one met in it, so the gap holds no mark before it:
+    whether it holds a line break is decided by the text from the mark to the next word.
+    """
+    n = len(lows)
+    i = seen = at = 0  # i: words before the mark (marks are never inside a word)
+    for m in _ASCII_SENTENCE_END.finditer(text):
+        p = m.start()
+        i += len(spaced[at:p].split())
+        at = p
+        if i == seen:
+            continue  # before the first word, or another end mark in a gap already looked at
+        if i >= n:
+            break  # after the last word
+        seen = i
+        following = _ASCII_ALNUM.search(text, p).start()  # type: ignore[union-attr]  # word i
+        if "\n" in text[p:following]:
+            return i
+        prev = lows[i - 1]
+        if text[following].isupper() and len(prev) > 1 and prev not in _ABBREVIATIONS:
+            return i
+    return n
 
 
 class Matcher:
