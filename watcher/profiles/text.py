@@ -16,9 +16,11 @@ from pathlib import Path
 
 _NON_WORD = re.compile(r"[\W_]+")
 _POSSESSIVE = re.compile(r"['’]s\b")
+_CASED_POSSESSIVE = re.compile(r"'[sS]\b")  # the same on ASCII text not yet lower-cased
 _COMBINING = re.compile(r"[\u0300-\u036f]+")
 # ASCII fast path: bytes.translate maps every non-alphanumeric byte to a space in one C call.
 _ASCII_SPACES = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
+_ASCII_LOWER_SPACES = _ASCII_SPACES.lower()  # the same, lower-casing ASCII letters on the way
 
 
 def fold(text: str) -> str:
@@ -36,12 +38,21 @@ def fold(text: str) -> str:
 
 def normalize(text: str) -> str:
     """`` token token … `` — folded, possessives dropped, punctuation to spaces."""
+    if text.isascii():  # folding is lower-casing, which the byte table does
+        if "'s" in text or "'S" in text:
+            text = _CASED_POSSESSIVE.sub(" ", text)
+        return _ascii_tokens(text)
     text = fold(text)
     if "'" in text:
         text = _POSSESSIVE.sub(" ", text) if "'s" in text else text
-    if text.isascii():
+    if text.isascii():  # (not lower-cased again: NFKD can leave capitals, "™" to "TM")
         return " " + " ".join(text.encode().translate(_ASCII_SPACES).decode().split()) + " "
     return " " + " ".join(_NON_WORD.sub(" ", text).split()) + " "
+
+
+def _ascii_tokens(text: str) -> str:
+    """ASCII text's words, lower-cased, each between single spaces: a few C calls on its bytes."""
+    return (b" " + b" ".join(text.encode().translate(_ASCII_LOWER_SPACES).split()) + b" ").decode()
 
 
 def normalize_term(term: str) -> str:
