@@ -47,6 +47,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 SIGNAL_NAMES = tuple(DEFAULT_WEIGHTS)
 RANKING_SIGNALS = frozenset({"late", "offshore", "foreign"})  # they rank an item lower but never unmatch it
 LEAD_WINDOW = 12  # tokens of the first sentence where its subject usually sits
+_MOST_WORDS, _RANKS = 1_000, 1_000_000  # priorities of `Matcher.number_keys`: words of a term, prefix ranks
 
 _TOKEN_SPLIT = re.compile(r"([^\W_]+)")  # capturing: split() returns gap, token, gap, token, …, gap
 _SENTENCE_END = re.compile(r"[.!?…]|\n")
@@ -224,6 +225,10 @@ def _ascii_first_sentence_end(text: str, spaced: bytes, lows: list[str]) -> int:
     return n
 
 
+KeyTable = dict[int, tuple[int, int, str, int]]  # see `Matcher.key_table`
+Scan = tuple[str, list[tuple[int, int]], KeyTable]
+
+
 class Matcher:
     """Finds a set of terms (words, phrases, ``prefix*``) in an item's words."""
 
@@ -260,6 +265,36 @@ class Matcher:
             if first not in self.words and not (self._prefix_keys and first.startswith(self._prefix_keys))
         }
         self._phrase_only = frozenset(self._seconds)
+        # Set by the scorer that owns this matcher: its `key_table` for that scorer's automaton.
+        self.keyed: KeyTable | None = None
+
+    def key_forms(self) -> list[tuple[str, int, str, int]]:
+        """(automaton key, priority, words, term) of each form, in the scorer's key spelling.
+
+        A phrase or word is " form ", a prefix " prefix". The priority orders what `find` prefers
+        at one position: the longest phrase, then a word, then the first prefix (a lower number
+        wins; of two equal keys the first listed). A term of several words ending in ``*`` never
+        matches a word, so it has no key.
+        """
+        out: list[tuple[str, int, str, int]] = []
+        for by_second in self.phrases.values():
+            for entries in by_second.values():
+                for parts, term in entries:  # longest first, the first to fit wins
+                    out.append(
+                        (f" {' '.join(parts)} ", (_MOST_WORDS - len(parts)) * _RANKS, term, len(parts))
+                    )
+        out.extend((f" {word} ", (_MOST_WORDS - 1) * _RANKS, term, 1) for word, term in self.words.items())
+        for rank, (prefix, term) in enumerate(self.prefixes, start=1):
+            if " " not in prefix:
+                out.append((f" {prefix}", (_MOST_WORDS - 1) * _RANKS + rank, term, 1))
+        return out
+
+    def key_table(self, key_ids: Mapping[str, int]) -> KeyTable:
+        """Key number (in ``key_ids``) -> (priority, words, term, key length), for `ItemText.mentions`."""
+        table: KeyTable = {}
+        for key, priority, term, words in self.key_forms():
+            table.setdefault(key_ids[key], (priority, words, term, len(key)))
+        return table
 
     def find(self, toks: Tokens) -> list[tuple[int, int, str]]:
         """(start, end, term) of each non-overlapping occurrence, left to right.
@@ -439,12 +474,29 @@ def _inside_name(toks: Tokens, s: int, e: int, known: Matcher, anchors: Matcher)
 
 
 class ItemText:
-    """An item's words, country mentions and first sentence, worked out once for all profiles."""
+    """An item's words, country mentions and first sentence, worked out once for all profiles.
 
-    __slots__ = ("_countries", "_cued", "_first_end", "_readings", "_toks", "summary", "title")
+    ``scan``: the scorer's normalized text of the item, its automaton's (end, key) matches in it
+    and the country names' `Matcher.key_table` for that automaton, from which `mentions` reads
+    occurrences.
+    """
 
-    def __init__(self, title: str, summary: str) -> None:
+    __slots__ = (
+        "_countries",
+        "_cued",
+        "_first_end",
+        "_readings",
+        "_scan",
+        "_scan_fits",
+        "_toks",
+        "summary",
+        "title",
+    )
+
+    def __init__(self, title: str, summary: str, scan: Scan | None = None) -> None:
         self.title, self.summary = title, summary
+        self._scan = scan
+        self._scan_fits: bool | None = None
         self._toks: Tokens | None = None
         self._countries: list[tuple[int, int, str]] | None = None
         self._first_end: int | None = None
@@ -461,7 +513,7 @@ class ItemText:
     def countries(self) -> list[tuple[int, int, str]]:
         """(start, end, form) of every country name or adjective."""
         if self._countries is None:
-            self._countries = country_matcher()[0].find(self.toks)
+            self._countries = self.mentions(country_matcher()[0], self._scan[2] if self._scan else None)
         return self._countries
 
     @property
@@ -476,6 +528,38 @@ class ItemText:
         if self._first_end is None:
             self._first_end = _first_sentence_end(self.toks)
         return self._first_end
+
+    def mentions(self, matcher: Matcher, keyed: KeyTable | None) -> list[tuple[int, int, str]]:
+        """``matcher.find(self.toks)``, from the scorer's scan when ``keyed`` numbers its keys in it.
+
+        The scan's words are the item's words whenever its normalized text is them between
+        single spaces (checked once; otherwise ``find``): a key starting at the space before word
+        i is an occurrence at i, and at each position the best key wins, left to right, skipping
+        positions inside the previous occurrence, as ``find`` does.
+        """
+        if keyed is None or self._scan is None:
+            return matcher.find(self.toks)
+        text, matches, _ = self._scan
+        if self._scan_fits is None:
+            self._scan_fits = self.toks.joined + " " == text
+        if not self._scan_fits:
+            return matcher.find(self.toks)
+        best: KeyTable = {}
+        for end, key in matches:
+            got = keyed.get(key)
+            if got is not None:
+                at = text.count(" ", 0, end - got[3] + 1)  # the key starts at the space before word `at`
+                have = best.get(at)
+                if have is None or got[0] < have[0]:
+                    best[at] = got
+        out: list[tuple[int, int, str]] = []
+        stop = 0
+        for at in sorted(best):
+            if at >= stop:
+                _, words, term, _ = best[at]
+                stop = at + words
+                out.append((at, stop, term))
+        return out
 
 
 def read(
@@ -500,7 +584,7 @@ def read(
 
 def _read(item: ItemText, anchors: Matcher, skip: frozenset[str], places: frozenset[str]) -> Reading | None:
     toks = item.toks
-    found = anchors.find(toks)
+    found = item.mentions(anchors, anchors.keyed)
     if skip:
         found = [m for m in found if m[2] not in skip]
     if not found:

@@ -37,7 +37,7 @@ from operator import itemgetter
 
 import ahocorasick
 
-from watcher.profiles.aboutness import ItemText, Matcher, SignalWeights, read
+from watcher.profiles.aboutness import ItemText, KeyTable, Matcher, SignalWeights, country_matcher, read
 from watcher.profiles.spec import REGEX_PREFIX, ProfileSpec
 from watcher.profiles.text import fold, inflections, normalize, normalize_term
 from watcher.values import Score
@@ -196,11 +196,13 @@ class Scorer:
         # alone: most items hit none and cost one scan in C. An item with an anchor is then scanned
         # for every profile's keys at once (anchors, context, vetoes, exclusions), and each anchored
         # profile takes its own keys from what was found.
-        self._keys = ahocorasick.Automaton()
-        for key, number in key_ids.items():
-            self._keys.add_word(key, number)
-        if key_ids:
-            self._keys.make_automaton()
+        # Built when an item first has an anchor (see `_key_scan`): it also holds the country names,
+        # which load on first use.
+        self._key_ids = key_ids
+        self._key_automaton: ahocorasick.Automaton | None = None
+        self._country_keys: KeyTable = {}
+        for matcher in matchers.values():  # an item's anchors then come from the scan of its keys
+            matcher.keyed = matcher.key_table(key_ids)
         self._anchors = ahocorasick.Automaton()
         for key, pids in anchor_keys.items():
             self._anchors.add_word(key, frozenset(pids))
@@ -221,10 +223,12 @@ class Scorer:
             anchored = pids if anchored is None else anchored | pids
         if anchored is None:
             return out  # context terms alone never score: the shared zero Score is the answer
-        item = ItemText(title, summary)  # words and country names, read once for every profile
-        # Every profile's keys in the text, in the order a profile's own automaton gives its keys (by
-        # end, the longer first): the first excluded word found names the reason.
-        keys = list(map(_second, self._keys.iter(text)))
+        # Every profile's keys and every country name in the text, by end, the longer first (the
+        # order of a profile's own automaton: in `_score_one` the first excluded word names the reason).
+        matches = list(self._key_scan().iter(text))
+        # The item's words, country names, first sentence, read once for every profile.
+        item = ItemText(title, summary, (text, matches, self._country_keys))
+        keys = list(map(_second, matches))
         for idx in anchored:
             prof = self._profiles[idx]
             score = self._score_common(prof, keys, title, summary, source, item)
@@ -234,6 +238,21 @@ class Scorer:
                 score = self._score_one(prof, found, title, summary, source, item)
             out[idx] = score
         return out
+
+    def _key_scan(self) -> ahocorasick.Automaton:
+        """Every profile's keys (anchors, context, vetoes, exclusions) and the country names' forms."""
+        if self._key_automaton is None:
+            key_ids = dict(self._key_ids)
+            countries = country_matcher()[0]
+            for key, *_ in countries.key_forms():
+                key_ids.setdefault(key, len(key_ids))
+            automaton = ahocorasick.Automaton()
+            for key, number in key_ids.items():
+                automaton.add_word(key, number)
+            automaton.make_automaton()
+            self._country_keys = countries.key_table(key_ids)
+            self._key_automaton = automaton
+        return self._key_automaton
 
     def _score_common(
         self,
