@@ -46,7 +46,7 @@ def normalize(text: str) -> str:
     if "'" in text:
         text = _POSSESSIVE.sub(" ", text) if "'s" in text else text
     if text.isascii():  # (not lower-cased again: NFKD can leave capitals, "™" to "TM")
-        return " " + " ".join(text.encode().translate(_ASCII_SPACES).decode().split()) + " "
+        return (b" " + b" ".join(text.encode().translate(_ASCII_SPACES).split()) + b" ").decode()
     return " " + " ".join(_NON_WORD.sub(" ", text).split()) + " "
 
 
