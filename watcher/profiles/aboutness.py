@@ -491,6 +491,7 @@ class ItemText:
         "_toks",
         "summary",
         "title",
+        "worth",
     )
 
     def __init__(self, title: str, summary: str, scan: Scan | None = None) -> None:
@@ -502,6 +503,8 @@ class ItemText:
         self._first_end: int | None = None
         self._cued: bool | None = None
         self._readings: dict[tuple[int, frozenset[str], frozenset[str]], Reading | None] = {}
+        # The scorer's memo of what this item's reading is worth to profiles alike (by its own number).
+        self.worth: dict[int, tuple[tuple[str, ...], tuple[tuple[str, float], ...], float, float]] = {}
 
     @property
     def toks(self) -> Tokens:

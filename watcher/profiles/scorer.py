@@ -117,6 +117,7 @@ class _Compiled:
     anchor_matcher: Matcher  # one object for profiles with the same anchors: they share an item's reading
     places: frozenset[str]  # anchors that are place names (from the gazetteer)
     signals: SignalWeights  # aboutness signal weights (shared by profiles with the same weights)
+    reading_id: int  # the same for profiles with the same anchors, places and signal weights
     groups: dict[int, tuple[_Entry, ...]]  # a key's entries for this profile, in the order they were added
     codes: _Codes
     has_phrases: bool  # some context term has several words
@@ -134,6 +135,7 @@ class Scorer:
         key_ids: dict[str, int] = {}  # every profile's keys, numbered
         matchers: dict[tuple[str, ...], Matcher] = {}
         weights: dict[tuple[tuple[str, float], ...], SignalWeights] = {}
+        reading_ids: dict[tuple[int, frozenset[str], int], int] = {}
         for idx, name in enumerate(self.names):
             spec = specs[name]
             table: dict[str, list[_Entry]] = {}
@@ -170,6 +172,7 @@ class Scorer:
             if anchor_list not in matchers:
                 matchers[anchor_list] = Matcher(anchor_list)
             signal_weights = spec.signal_weights()
+            places = frozenset(spec.origin.get("gazetteer", ()))
             weights_key = tuple(sorted(signal_weights.items()))
             if weights_key not in weights:
                 weights[weights_key] = SignalWeights(signal_weights)
@@ -182,8 +185,11 @@ class Scorer:
                     vetoed_by=vetoed_by,
                     zero=Score(profile=name, score=0.0, matched=False, reason=NO_ANCHOR),
                     anchor_matcher=matchers[anchor_list],
-                    places=frozenset(spec.origin.get("gazetteer", ())),
+                    places=places,
                     signals=weights[weights_key],
+                    reading_id=reading_ids.setdefault(
+                        (id(matchers[anchor_list]), places, id(weights[weights_key])), len(reading_ids)
+                    ),
                     groups=groups,
                     codes=_codes(spec, groups),
                     has_phrases=any(" " in t for t in spec.terms),
@@ -286,13 +292,16 @@ class Scorer:
             for label, rx in prof.regexes:
                 if rx.search(raw):
                     return Score(prof.name, 0.0, False, reason=f"excluded: {label!r}")
-        reading = read(item, prof.anchor_matcher, _NOTHING, prof.places)
-        if reading is None:
-            signals, signal_deciding, signal_ranking = (), 0, 0
-        else:
-            if reading.inside_names:
-                return None
-            signals, signal_deciding, signal_ranking = prof.signals.worth(reading)
+        # What the item's reading is worth, once per item for profiles with the same anchors, places
+        # and signal weights.
+        worth = item.worth.get(prof.reading_id)
+        if worth is None:
+            reading = read(item, prof.anchor_matcher, _NOTHING, prof.places)
+            worth = _NO_READING if reading is None else (reading.inside_names, *prof.signals.worth(reading))
+            item.worth[prof.reading_id] = worth
+        inside_names, signals, signal_deciding, signal_ranking = worth
+        if inside_names:
+            return None
         weights_of, hits_of = codes_of.weights, codes_of.hits
         # Anchors: the strongest counts fully, each further one at SECONDARY_ANCHOR_FACTOR.
         n_anchors = bisect_left(codes, codes_of.anchors_end)
@@ -458,6 +467,7 @@ class Scorer:
 
 
 _NOTHING: frozenset[str] = frozenset()
+_NO_READING: tuple[tuple[str, ...], tuple[tuple[str, float], ...], float, float] = ((), (), 0, 0)
 
 
 def _codes(spec: ProfileSpec, groups: dict[int, tuple[_Entry, ...]]) -> _Codes:
