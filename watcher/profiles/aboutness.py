@@ -370,6 +370,14 @@ def country_matcher() -> tuple[Matcher, dict[str, str]]:
     return Matcher(code_of), code_of
 
 
+@lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    """Each country's name as GeoNames writes it, by code."""
+    from watcher.profiles.gazetteer import countries
+
+    return {code: country.name for code, country in countries().items()}
+
+
 class Reading(NamedTuple):
     """What the signals found; ``contributions`` turns them into score.
 
@@ -642,9 +650,7 @@ def _read(item: ItemText, anchors: Matcher, skip: frozenset[str], places: frozen
         code = first_other[2]
         leads = first_other[0] < first_topic and first_other[0] < item.first_end
         if leads and sum(1 for _, _, c in others if c == code) >= n_topic:
-            from watcher.profiles.gazetteer import countries as _countries
-
-            foreign = _countries()[code].name
+            foreign = _country_names()[code]
     return Reading(lead, late, listed_all, border, foreign, offshore, tuple(sorted(inside)) if inside else ())
 
 

@@ -231,7 +231,8 @@ class Scorer:
             return out  # context terms alone never score: the shared zero Score is the answer
         # Every profile's keys and every country name in the text, by end, the longer first (the
         # order of a profile's own automaton: in `_score_one` the first excluded word names the reason).
-        matches = list(self._key_scan().iter(text))
+        automaton = self._key_automaton if self._key_automaton is not None else self._key_scan()
+        matches = list(automaton.iter(text))
         # The item's words, country names, first sentence, read once for every profile.
         item = ItemText(title, summary, (text, matches, self._country_keys))
         keys = list(map(_second, matches))
