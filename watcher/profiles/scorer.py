@@ -104,6 +104,7 @@ class _Codes:
     secondary_weights: list[float]  # by anchor code: the anchor's weight as a further anchor
     secondary_hits: list[_Hit]
     covers: dict[int, frozenset[int]]  # a context phrase's code -> the codes of its words that are terms
+    phrases: frozenset[int]  # the codes of `covers`
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +283,7 @@ class Scorer:
         codes = sorted(set(filter(None, map(codes_of.of.get, keys))))
         if not codes or codes[-1] == codes_of.special or codes[0] >= codes_of.anchors_end:
             return None
-        if codes_of.covers and not codes_of.covers.keys().isdisjoint(codes):
+        if not codes_of.phrases.isdisjoint(codes):
             # A phrase that fired says what its words say: "united nations" does not count "nations" again.
             covered = frozenset().union(*[codes_of.covers[c] for c in codes if c in codes_of.covers])
             codes = [c for c in codes if c not in covered]
@@ -522,6 +523,7 @@ def _codes(spec: ProfileSpec, groups: dict[int, tuple[_Entry, ...]]) -> _Codes:
         secondary_weights,
         secondary_hits,
         covers,
+        frozenset(covers),
     )
 
 
