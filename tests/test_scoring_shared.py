@@ -16,8 +16,9 @@ import pytest
 
 from tests.conftest import need_shared
 from watcher.profiles import ProfileSpec, compile_profiles, derive_profile
-from watcher.profiles.aboutness import Matcher, Tokens, _first_sentence_end, country_matcher
-from watcher.profiles.text import fold
+from watcher.profiles.aboutness import ItemText, Matcher, Tokens, _first_sentence_end, country_matcher
+from watcher.profiles.scorer import ANCHOR
+from watcher.profiles.text import fold, normalize
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -157,3 +158,54 @@ def test_scoring_profiles_together_gives_each_profile_its_own_score(profiles: di
             assert score == alone[score.profile].score(title, summary, source)[0], (score.profile, title)
             fired += score.score != 0
     assert fired > 100  # the items exercise the scoring, not only the shared zero
+
+
+def test_mentions_from_the_scorers_scan_match_a_plain_scan(profiles: dict[str, ProfileSpec]) -> None:
+    # Terms that compete for one position: phrases, a longer phrase, a word and prefixes.
+    phrases = {"united*": 1.0, "united nations": 1.0, "united nations support mission": 2.0, "unit*": 1.0}
+    phrases |= {"new zealand": 2.0, "new": 0.5, "al qaeda": 2.0, "a*": 1.0, "al*": 1.0, "the gambia": 1.0}
+    scorer = compile_profiles({**profiles, "phrases": ProfileSpec(anchors=phrases)})
+    automaton = scorer._key_scan()
+    countries = country_matcher()[0]
+    matchers = {id(p.anchor_matcher): p.anchor_matcher for p in scorer._profiles}
+    scanned = 0
+    competing = (
+        "UN",
+        "The United Nations Support Mission and the united nations; al Qaeda, al-Qaeda; A new ally",
+    )
+    for title, summary in [competing, *ODD_TEXTS, *((t, s) for t, s, _ in _dev_texts(3000))]:
+        head = title.rstrip("… .")
+        text = normalize(summary if head and summary.startswith(head) else f"{title} \n {summary}")
+        item = ItemText(title, summary, (text, list(automaton.iter(text)), scorer._country_keys))
+        lows = item.toks.lows
+        assert item.countries == _plain_find(countries, lows), (title, summary)
+        for matcher in matchers.values():
+            assert matcher.keyed is not None
+            assert item.mentions(matcher, matcher.keyed) == _plain_find(matcher, lows), (title, summary)
+        scanned += bool(item._scan_fits)
+    assert scanned > 3000  # the scan served nearly every item, not the fall-back
+
+
+def test_common_scores_match_the_general_path(profiles: dict[str, ProfileSpec]) -> None:
+    """The common path (codes sorted in C) gives every Score the general path gives."""
+    scorer = compile_profiles(profiles)
+    automaton = scorer._key_scan()
+    common = 0
+    for title, summary, source in [*((t, s, "Reuters") for t, s in ODD_TEXTS), *_dev_texts(4000)]:
+        head = title.rstrip("… .")
+        text = normalize(summary if head and summary.startswith(head) else f"{title} \n {summary}")
+        matches = list(automaton.iter(text))
+        keys = [key for _, key in matches]
+        item = ItemText(title, summary, (text, matches, scorer._country_keys))
+        for prof in scorer._profiles:
+            if not any(e[0] == ANCHOR for key in keys for e in prof.groups.get(key, ())):
+                continue  # not anchored: the shared zero Score
+            fast = scorer._score_common(prof, keys, title, summary, source, item)
+            found = [prof.groups[key] for key in keys if key in prof.groups]
+            if fast is not None:
+                assert fast == scorer._score_one(prof, found, title, summary, source, item), (
+                    prof.name,
+                    title,
+                )
+                common += 1
+    assert common > 300
