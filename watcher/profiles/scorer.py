@@ -280,10 +280,11 @@ class Scorer:
         same order.
         """
         codes_of = prof.codes
-        codes = sorted(set(filter(None, map(codes_of.of.get, keys))))
+        found = set(filter(None, map(codes_of.of.get, keys)))
+        codes = sorted(found)
         if not codes or codes[-1] == codes_of.special or codes[0] >= codes_of.anchors_end:
             return None
-        if not codes_of.phrases.isdisjoint(codes):
+        if not codes_of.phrases.isdisjoint(found):
             # A phrase that fired says what its words say: "united nations" does not count "nations" again.
             covered = frozenset().union(*[codes_of.covers[c] for c in codes if c in codes_of.covers])
             codes = [c for c in codes if c not in covered]
