@@ -85,11 +85,11 @@ def _hit(term: str, contribution: float) -> _Hit:
 class _Codes:
     """A profile's entries as small numbers, for the common item (see `Scorer._score_common`).
 
-    Each key whose only entry is an anchor or a context term has a code; sorting an
-    item's codes puts its anchors first, by weight then name (the strongest first), then its
-    deciding context terms, thread words and other threads' words, each in rank order, then terms
-    that only rank by nothing (weight 0). Every other key (vetoes, exclusions, keys with several
-    entries) has the code ``special``: an item with one takes the general path.
+    Each key whose only entry is an anchor or a context term has a code; sorting an item's codes
+    puts its anchors first, by weight then name (the strongest first), then its deciding context
+    terms, thread words and other threads' words, each in rank order, then terms of weight 0
+    (which count for nothing). Every other key (vetoes, exclusions, keys with several entries)
+    has the code ``special``: an item with one takes the general path.
     """
 
     of: dict[int, int]  # key -> code
