@@ -47,7 +47,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 SIGNAL_NAMES = tuple(DEFAULT_WEIGHTS)
 RANKING_SIGNALS = frozenset({"late", "offshore", "foreign"})  # they rank an item lower but never unmatch it
 LEAD_WINDOW = 12  # tokens of the first sentence where its subject usually sits
-_MOST_WORDS, _RANKS = 1_000, 1_000_000  # priorities of `Matcher.number_keys`: words of a term, prefix ranks
+_MOST_WORDS, _RANKS = 1_000, 1_000_000  # priorities of `Matcher.key_forms`: words of a term, prefix ranks
 
 _TOKEN_SPLIT = re.compile(r"([^\W_]+)")  # capturing: split() returns gap, token, gap, token, …, gap
 _SENTENCE_END = re.compile(r"[.!?…]|\n")
@@ -548,7 +548,7 @@ class ItemText:
         i is an occurrence at i, and at each position the best key wins, left to right, skipping
         positions inside the previous occurrence, as ``find`` does.
         """
-        if keyed is None or self._scan is None:
+        if not keyed or self._scan is None:
             return matcher.find(self.toks)
         text, matches, _ = self._scan
         if self._scan_fits is None:
