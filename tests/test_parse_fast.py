@@ -170,6 +170,37 @@ def test_content_read_only_when_it_is_the_summary(body: bytes) -> None:
     assert fast.entries[0].summary == "only content"
 
 
+# Entries where the usual parent (RSS's channel, the Atom feed) does not hold all of them: the
+# document's entries are then searched in the whole tree, as before.
+OUTSIDE_CHANNEL = RSS.replace(
+    b"</channel></rss>", b"</channel><item><guid>out-1</guid><title>Out</title></item></rss>"
+)
+ONLY_OUTSIDE = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="0.91"><channel><title>t</title></channel>
+<item><title>One</title><link>https://a.example/1</link></item><item><title>Two</title></item></rss>"""
+NESTED_ITEM = RSS.replace(b"<item><title></title>", b"<item><item><title>Inner</title></item><title></title>")
+ATOM_NESTED_ENTRY = ATOM.replace(
+    b"</entry>\n<entry", b"<entry><id>in</id><title>Inner</title></entry></entry>\n<entry", 1
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [OUTSIDE_CHANNEL, ONLY_OUTSIDE, NESTED_ITEM, ATOM_NESTED_ENTRY],
+    ids=["outside-channel", "only-outside", "nested-item", "atom-nested-entry"],
+)
+def test_entries_outside_their_usual_parent_like_feedparser(body: bytes) -> None:
+    url = "https://feeds.example/f.xml"
+    slow, fast = _both(body, url)
+    assert fast.entries == slow.entries
+    assert len(fast.entries) == len(parse_fast._ENTRY_TAG.findall(body))  # every entry, nested or not
+    reason = _reason(body, url)
+    assert reason in ("fast", "structure")  # an entry in an entry: markup this path does not follow
+    if body in (OUTSIDE_CHANNEL, ONLY_OUTSIDE):
+        assert reason == "fast"
+        assert fast.entries[-1].title == ("Out" if body is OUTSIDE_CHANNEL else "Two")
+
+
 LATIN1 = '<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel><title>t</title>'
 LATIN1 += "<item><title>Caf\xe9 in Benghazi</title><guid>x</guid></item></channel></rss>"
 

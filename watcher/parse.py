@@ -710,7 +710,7 @@ def parse_feed(
     """
     now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     try:
-        if not body or not body.strip():
+        if not body or body.isspace():  # not body.strip(), which copies the whole body
             return ParsedFeed(title=None, link=None, entries=(), problem="empty document")
         if _looks_like_json(body, content_type):
             return _parse_json(body, url, now, max_entries)

@@ -111,7 +111,6 @@ _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.I)
 _URI_FIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 _BASE_ATTR = re.compile(rb"base\s*=")  # starts with a literal: re scans for it in C
 _C1 = re.compile("[\x80-\x9f]")
-_WIDE = re.compile("[^\x00-\xff]")  # a character ISO-8859-1 cannot encode
 _CP1252 = {
     c: bytes([c]).decode("cp1252") for c in range(0x80, 0xA0) if c not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
 }
@@ -217,11 +216,12 @@ def _fix(text: str) -> str:
     """feedparser's last touches on every text value of a UTF-8 document."""
     if text.isascii():
         return text
-    if not _WIDE.search(text):  # all of it ISO-8859-1: perhaps UTF-8 read as ISO-8859-1
-        try:  # noqa: SIM105 (contextlib.suppress costs two Python calls per value)
-            text = text.encode("iso-8859-1").decode("utf-8")
-        except UnicodeDecodeError:
-            pass
+    # All of it ISO-8859-1 (else the encode fails, at the first wider character, cheaper than a
+    # regex scan for one): perhaps UTF-8 read as ISO-8859-1.
+    try:  # noqa: SIM105 (contextlib.suppress costs two Python calls per value)
+        text = text.encode("iso-8859-1").decode("utf-8")
+    except UnicodeError:
+        pass
     if _C1.search(text):  # Windows-1252 code points sent as C1 controls
         text = text.translate(_CP1252)
     return text
@@ -400,19 +400,21 @@ def _plain_base_attr(body: bytes) -> bool:
     return any(body[m.start() - 1 : m.start()].isspace() for m in _BASE_ATTR.finditer(body))
 
 
-def _has_nested(root: Any, item_tag: str) -> bool:
+def _has_nested(root: Any, items: list[Any]) -> bool:
     """Is a field element anywhere deeper than a direct child of an entry? (Rare: media:group.)
 
     A walk over the field elements only (filtered in C), not an XPath: libxml2 merges node sets
-    in quadratic time, which a feed of 100,000 tiny items turns into minutes.
+    in quadratic time, which a feed of 100,000 tiny items turns into minutes. Entries are known
+    by identity (lxml keeps one proxy per element while it is referenced, as ``items`` does).
     """
+    entries = set(items)
     for el in root.iter(*_NESTED_RISK):
         parent = el.getparent()
-        if parent is None or parent.tag == item_tag:
+        if parent is None or parent in entries:
             continue
         node = parent.getparent()
         while node is not None:
-            if node.tag == item_tag:
+            if node in entries:
                 return True
             node = node.getparent()
     return False
@@ -612,6 +614,11 @@ def parse_xml(
     _check_encoding(body, content_type)
     if body[:1].isspace():  # feedparser reads past blank lines before the XML declaration
         body = body.lstrip()
+    # The byte scans run before the parse, while the body is still in the CPU's cache (a parsed
+    # tree is several times its size); their refusals come in the same order as ever, below.
+    raw = len(_ENTRY_TAG.findall(body))
+    plain_base = _plain_base_attr(body)
+    xml_base = b"xml:base" in body
     try:
         root = etree.fromstring(body, _parser(), base_url=url)
     except etree.XMLSyntaxError as exc:
@@ -628,29 +635,33 @@ def parse_xml(
     tag = root.tag if isinstance(root.tag, str) else ""
     if tag == "rss":
         channel = root.find("channel")
-        items = list(root.iter("item"))
+        parent, item_tag = channel, "item"
     elif tag == f"{{{RDF}}}RDF":
         ns = RSS10 if root.find(f"{{{RSS10}}}channel") is not None else RSS090
         channel = root.find(f"{{{ns}}}channel")
-        items = list(root.iter(f"{{{ns}}}item"))
+        parent, item_tag = root, f"{{{ns}}}item"
     elif tag in (f"{{{ATOM10}}}feed", f"{{{ATOM03}}}feed"):
         ns = tag[1:].split("}", 1)[0]
-        channel = root
-        items = list(root.iter(f"{{{ns}}}entry"))
+        channel = parent = root
+        item_tag = f"{{{ns}}}entry"
     else:
         raise Untrusted("root", tag or "not an element")
+    # Every entry element comes from an entry tag in the bytes, so when the usual parent's
+    # entries alone are as many as those tags, they are all the document's entries.
+    items = list(parent.iterchildren(item_tag)) if parent is not None else []
+    if len(items) != raw:
+        items = list(root.iter(item_tag))
     if not items:
         raise Untrusted("empty", "no entries")  # feedparser words the problem
-    raw = len(_ENTRY_TAG.findall(body))
     if raw != len(items):
         raise Untrusted("count", f"{len(items)} entries parsed, {raw} entry tags in the bytes")
-    if _plain_base_attr(body):
+    if plain_base:
         raise Untrusted("structure", "a plain base attribute")
     from watcher.parse_dates import parse_date  # feedparser's date rules, so both paths date alike
 
     # Without xml:base every element's base is the document's URL: no need to ask each one.
-    base = _PER_ELEMENT if b"xml:base" in body else url
-    nested = _has_nested(root, items[0].tag)  # per-entry work only for documents that need it
+    base = _PER_ELEMENT if xml_base else url
+    nested = _has_nested(root, items)  # per-entry work only for documents that need it
     total = len(items)
     if max_entries is not None and total > max_entries:
         items = list(newest(items, partial(_item_date, parse_date), max_entries))

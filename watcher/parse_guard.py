@@ -12,6 +12,7 @@ Pure: bytes in, a value out.
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import xml.sax
@@ -65,7 +66,9 @@ def prepare_xml(body: bytes, content_type: str | None, url: str | None = None) -
     if content_type:
         headers["content-type"] = content_type
     scratch: dict[str, object] = {}
-    utf8 = convert_to_utf8(headers, body, scratch)
+    utf8 = _utf8_as_is(headers, body, scratch)
+    if utf8 is None:
+        utf8 = convert_to_utf8(headers, body, scratch)
     encoding = str(scratch.get("encoding") or "")
     problem = scratch.get("bozo_exception") if scratch.get("bozo") else None
     if not encoding:  # nothing decoded it: parsers see raw bytes, so those are what gets checked
@@ -75,6 +78,62 @@ def prepare_xml(body: bytes, content_type: str | None, url: str | None = None) -
         return XmlInput(body, content_type, "", problem)  # type: ignore[arg-type]
     ctype = _with_utf8_charset(content_type)
     return XmlInput(utf8, ctype, encoding, problem, entity_refusal(utf8))  # type: ignore[arg-type]
+
+
+_XML_DECLARATION = re.compile(rb"<\?xml[^>]*?>")  # feedparser's RE_XML_DECLARATION, on bytes
+_NEW_DECLARATION = b"<?xml version='1.0' encoding='utf-8'?>"
+# Codecs whose text, encoded as UTF-8, is the bytes it was decoded from: UTF-8 for any bytes it
+# decodes, these for ASCII bytes.
+_ASCII_ROUND_TRIP = frozenset({"ascii", "iso8859-1", "cp1252"})
+
+
+def _utf8_as_is(headers: dict[str, str], body: bytes, result: dict[str, object]) -> bytes | None:
+    """What feedparser's ``convert_to_utf8`` gives for a body that its first try decodes as UTF-8
+    (or ASCII), without decoding and re-encoding the whole body: the same bytes behind its new
+    XML declaration. None when that is not certain (then ``convert_to_utf8`` itself runs).
+
+    Its choice of a first encoding reads only the first four bytes (byte order marks), the
+    headers and the first line (its declaration pattern cannot cross a newline), so running it
+    on the first line decides for the whole body too when the body has no byte order mark or
+    marker of another encoding and the whole body decodes with that first encoding.
+    """
+    from feedparser.encodings import convert_to_utf8
+
+    end = body.find(b"\n", 0, 4096) + 1
+    if end < 4 or body[:2] in (b"\xfe\xff", b"\xff\xfe") or b"\x00" in body[:4] or body[:4] == b"Lo\xa7\x94":
+        return None
+    convert_to_utf8(headers, body[:end], result)  # decides the encoding, notes problems
+    if not _decodes_as_first_try(result, body[3:] if body.startswith(b"\xef\xbb\xbf") else body):
+        result.clear()  # the whole body decides, as convert_to_utf8 itself
+        return None
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    declaration = _XML_DECLARATION.match(body)
+    if declaration is None:
+        return _NEW_DECLARATION + b"\n" + body
+    return _NEW_DECLARATION + body[declaration.end() :]
+
+
+def _decodes_as_first_try(result: dict[str, object], data: bytes) -> bool:
+    """Did the first line decode with feedparser's first choice, and does the whole body (its
+    byte order mark stripped) decode with it to text that is those same bytes in UTF-8?"""
+    encoding = str(result.get("encoding") or "")
+    problem = result.get("bozo_exception")
+    if not encoding or (problem is not None and type(problem).__name__ != "NonXMLContentType"):
+        return False  # no encoding worked, or not the first one tried (an override)
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    if data.isascii():
+        return name == "utf-8" or name in _ASCII_ROUND_TRIP
+    if name != "utf-8":
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _with_utf8_charset(content_type: str | None) -> str | None:
