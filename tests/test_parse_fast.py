@@ -9,6 +9,8 @@ the fast path gives fewer entries for any file.
 from __future__ import annotations
 
 import json
+import random
+import re
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
@@ -357,3 +359,34 @@ def test_entry_cap_chooses_the_same_entries_before_mapping() -> None:
     slow = parse_feed(body, now=NOW, max_entries=50, parser="feedparser")
     fast = parse_feed(body, now=NOW, max_entries=50, parser="fast")
     assert len(fast.entries) == 50 and fast == slow and "only the newest 50" in (fast.problem or "")
+
+
+# The scan for a plain base attribute, against the regex it replaces: every corpus file and
+# generated soup of its pieces.
+BASE_ATTR = re.compile(rb"base\s*=")
+
+
+def _regex_base(body: bytes) -> bool:
+    return any(body[m.start() - 1 : m.start()].isspace() for m in BASE_ATTR.finditer(body))
+
+
+def test_base_scan_agrees_with_its_regex_on_the_corpus() -> None:
+    corpus = need_shared("corpus", "feeds")
+    paths = [p for p in corpus.rglob("*") if p.is_file() and p.name != "manifest.jsonl"]
+    assert len(paths) >= 270
+    for path in paths:  # none has one (the generated soup below has): this is about "base" elsewhere
+        body = path.read_bytes()
+        assert parse_fast._plain_base_attr(body) == _regex_base(body), path
+
+
+PIECES = [b"base", b"BASE", b"bas", b"e", b"xml:", b"=", b" ", b"\t", b"\n", b"\x0c", b"a", b'"', b"\xc3\xa9"]
+
+
+def test_base_scan_agrees_with_its_regex_on_generated_soup() -> None:
+    rng = random.Random(14)
+    found = 0
+    for _ in range(20_000):
+        body = b"".join(rng.choice(PIECES) for _ in range(rng.randint(0, 10)))
+        found += _regex_base(body)
+        assert parse_fast._plain_base_attr(body) == _regex_base(body), body
+    assert found > 100  # with a preceding space and an "=" after: about 1 in 130
