@@ -7,7 +7,7 @@ All values are immutable so pure stages can share them freely.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
 
@@ -50,6 +50,43 @@ class Score:
     @property
     def terms(self) -> tuple[str, ...]:
         return tuple(t for t, _ in self.hits)
+
+
+def _score_builder() -> Callable[
+    [str, float, bool, tuple[tuple[str, float], ...], str | None, tuple[tuple[str, float], ...]], Score
+]:
+    """`Score`'s own slots filled in order, without the frozen dataclass's ``__init__``.
+
+    That ``__init__`` sets each field through ``object.__setattr__`` (about 1 us a Score); the
+    scorer builds one per anchored profile and item. Each slot's descriptor is what that call
+    ends in, so the Score is the same and stays frozen (its ``__setattr__`` still refuses).
+    """
+    new = object.__new__
+    setters = [getattr(Score, f.name).__set__ for f in fields(Score)]
+    set_profile, set_score, set_matched, set_hits, set_reason, set_signals = setters
+
+    def build(
+        profile: str,
+        score: float,
+        matched: bool,
+        hits: tuple[tuple[str, float], ...],
+        reason: str | None,
+        signals: tuple[tuple[str, float], ...],
+    ) -> Score:
+        built = new(Score)
+        set_profile(built, profile)
+        set_score(built, score)
+        set_matched(built, matched)
+        set_hits(built, hits)
+        set_reason(built, reason)
+        set_signals(built, signals)
+        return built
+
+    return build
+
+
+# Score(profile, score, matched, hits, reason, signals) with every field given, for hot loops.
+new_score = _score_builder()
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ import ahocorasick
 from watcher.profiles.aboutness import ItemText, KeyTable, Matcher, SignalWeights, country_matcher, read
 from watcher.profiles.spec import REGEX_PREFIX, ProfileSpec
 from watcher.profiles.text import fold, inflections, normalize, normalize_term
-from watcher.values import Score
+from watcher.values import Score, new_score
 
 ANCHOR, TERM, VETO, EXCLUDE = 0, 1, 2, 3
 SECONDARY_ANCHOR_FACTOR = 0.5
@@ -237,9 +237,10 @@ class Scorer:
         # The item's words, country names, first sentence, read once for every profile.
         item = ItemText(title, summary, (text, matches, self._country_keys))
         keys = list(map(_second, matches))
+        distinct = set(keys)  # a summary that repeats its title repeats its keys: each profile looks once
         for idx in anchored:
             prof = self._profiles[idx]
-            score = self._score_common(prof, keys, title, summary, source, item)
+            score = self._score_common(prof, distinct, title, summary, source, item)
             if score is None:
                 groups = prof.groups
                 found = [groups[key] for key in keys if key in groups]
@@ -265,7 +266,7 @@ class Scorer:
     def _score_common(
         self,
         prof: _Compiled,
-        keys: list[int],
+        keys: set[int],
         title: str,
         summary: str,
         source: str | None,
@@ -316,7 +317,10 @@ class Scorer:
             contributions.extend(map(codes_of.secondary_weights.__getitem__, further))
             hits.extend(map(codes_of.secondary_hits.__getitem__, further))
         # Context adds up to context_cap (see `_score_one`); thread words and other threads' words rank.
-        n_deciding = bisect_left(codes, codes_of.deciding_end, n_anchors)
+        n_codes = len(codes)
+        n_deciding = (
+            bisect_left(codes, codes_of.deciding_end, n_anchors) if n_codes > n_anchors else n_anchors
+        )
         if n_deciding > n_anchors:
             deciding_codes = codes[n_anchors:n_deciding]
             weights = list(map(weights_of.__getitem__, deciding_codes))
@@ -332,33 +336,40 @@ class Scorer:
                     contributions.append(weight * scale)
                     hits.append(_hit(terms_of[code], weight * scale))
         ranking_contributions: list[float] = []
-        start = n_deciding
-        for end, limit in ((codes_of.thread_end, THREAD_CAP), (codes_of.other_end, OTHER_THREAD_FLOOR)):
-            stop = bisect_left(codes, end, start)
-            if stop > start:
-                part = codes[start:stop]
-                weights = list(map(weights_of.__getitem__, part))
-                total_part = abs(sum(weights))
-                ratio = limit / total_part if total_part > limit else 1.0
-                if ratio == 1.0:
-                    ranking_contributions.extend(weights)
-                    hits.extend(map(hits_of.__getitem__, part))
-                else:
-                    terms_of = codes_of.terms
-                    for code, weight in zip(part, weights, strict=True):
-                        ranking_contributions.append(weight * ratio)
-                        hits.append(_hit(terms_of[code], weight * ratio))
-            start = stop
+        if n_codes > n_deciding:  # thread words and other threads' words (about half the items have none)
+            start = n_deciding
+            for end, limit in ((codes_of.thread_end, THREAD_CAP), (codes_of.other_end, OTHER_THREAD_FLOOR)):
+                stop = bisect_left(codes, end, start)
+                if stop > start:
+                    part = codes[start:stop]
+                    weights = list(map(weights_of.__getitem__, part))
+                    total_part = abs(sum(weights))
+                    ratio = limit / total_part if total_part > limit else 1.0
+                    if ratio == 1.0:
+                        ranking_contributions.extend(weights)
+                        hits.extend(map(hits_of.__getitem__, part))
+                    else:
+                        terms_of = codes_of.terms
+                        for code, weight in zip(part, weights, strict=True):
+                            ranking_contributions.append(weight * ratio)
+                            hits.append(_hit(terms_of[code], weight * ratio))
+                start = stop
         deciding = sum(contributions)
         deciding += signal_deciding
         ranking = sum(ranking_contributions) + signal_ranking
         threshold = prof.threshold
-        matched = deciding >= threshold
-        total = max(threshold, deciding + ranking) if matched else deciding
+        if deciding >= threshold:
+            total = deciding + ranking
+            if not total > threshold:  # max(threshold, total): the first of equals
+                total = threshold
+            if len(hits) > 1:
+                hits.sort()
+                return new_score(prof.name, round(total, 4), True, tuple(map(_third, hits)), None, signals)
+            return new_score(prof.name, round(total, 4), True, (hits[0][2],), None, signals)
         if len(hits) > 1:
             hits.sort()
-        reason = None if matched else f"below threshold ({deciding:.2f} < {threshold:g})"
-        return Score(prof.name, round(total, 4), matched, tuple(map(_third, hits)), reason, signals)
+        reason = f"below threshold ({deciding:.2f} < {threshold:g})"
+        return new_score(prof.name, round(deciding, 4), False, tuple(map(_third, hits)), reason, signals)
 
     def _score_one(
         self,
