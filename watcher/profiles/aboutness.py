@@ -114,9 +114,10 @@ class Tokens:
     ``gaps`` are only split out when a reading asks for them.
     """
 
-    __slots__ = ("_gaps", "_joined", "_spaced", "_text", "_words", "lows")
+    __slots__ = ("_ascii", "_gaps", "_joined", "_spaced", "_text", "_words", "lows")
 
-    def __init__(self, title: str, summary: str) -> None:
+    def __init__(self, title: str, summary: str, normalized: str | None = None) -> None:
+        """``normalized``: the scorer's `normalize` of the same text, if it has one."""
         # Feeds often repeat the title as the summary's opening: read it once.
         head = title.rstrip(" .…")
         text = summary if head and summary.startswith(head) else f"{title}\n{summary}" if summary else title
@@ -128,12 +129,20 @@ class Tokens:
         # Letters and digits all ASCII (other characters may be typographic quotes, dashes, …):
         # a byte table finds the same words, since every byte of a non-ASCII character is a space to it.
         if text.isascii() or not _WORD_CHAR.search(text.encode().translate(None, _ASCII_BYTES).decode()):
+            self._ascii = True
             if "'" in text or "’" in text:
                 text = _ASCII_POSSESSIVE.sub("", text)
+            elif normalized is not None and text.isascii():
+                # No apostrophe, so no possessive: `normalize` made the same words by the same table.
+                self._text = text
+                self.lows = normalized.split()
+                self._joined = normalized[:-1]
+                return
             self._text = text
             self._spaced = text.encode().translate(_ASCII_SPACES)
             self.lows = self._spaced.lower().decode().split()
             return
+        self._ascii = False
         parts = _TOKEN_SPLIT.split(text)
         words, gaps = parts[1::2], parts[0:-1:2]
         if ("'s" in text or "’s" in text or "'S" in text or "’S" in text) and ("s" in words or "S" in words):
@@ -151,9 +160,16 @@ class Tokens:
         return len(self.lows)
 
     @property
+    def spaced(self) -> bytes | None:
+        """The ASCII path's text with every byte but a letter or digit a space; None on the other path."""
+        if self._spaced is None and self._ascii:
+            self._spaced = self._text.encode().translate(_ASCII_SPACES)
+        return self._spaced
+
+    @property
     def words(self) -> list[str]:
         if self._words is None:
-            self._words = self._spaced.decode().split()  # type: ignore[union-attr]  # set on this path
+            self._words = self.spaced.decode().split()  # type: ignore[union-attr]  # set on this path
         return self._words
 
     @property
@@ -175,7 +191,7 @@ class Tokens:
 
 def _first_sentence_end(toks: Tokens) -> int:
     """Index of the first word of the second sentence (len(toks) when there is one sentence)."""
-    spaced = toks._spaced
+    spaced = toks.spaced
     if spaced is not None and len(spaced) == len(toks._text):  # all ASCII: bytes and characters line up
         return _ascii_first_sentence_end(toks._text, spaced, toks.lows)
     gaps, lows = toks.gaps, toks.lows
@@ -517,7 +533,7 @@ class ItemText:
     @property
     def toks(self) -> Tokens:
         if self._toks is None:
-            self._toks = Tokens(self.title, self.summary)
+            self._toks = Tokens(self.title, self.summary, self._scan[0] if self._scan else None)
         return self._toks
 
     @property
