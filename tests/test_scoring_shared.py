@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from watcher.profiles import ProfileSpec, compile_profiles, derive_profile
 from watcher.profiles.aboutness import ItemText, Matcher, Tokens, _first_sentence_end, country_matcher
 from watcher.profiles.scorer import ANCHOR
 from watcher.profiles.text import fold, normalize
+from watcher.values import Score, new_score
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -104,6 +106,38 @@ def test_words_gaps_and_first_sentence_match_a_plain_scan() -> None:
         assert toks.gaps == [g for _, g, _ in plain], (title, summary)
         assert [toks.upper(i) for i in range(len(toks))] == [u for _, _, u in plain], (title, summary)
         assert _first_sentence_end(toks) == _plain_first_end(plain), (title, summary)
+
+
+def test_words_from_the_scorers_normalized_text_match_a_plain_scan() -> None:
+    """Tokens that take their words from `normalize`'s text give what a plain scan gives."""
+    shortcut = 0
+    for title, summary, _ in [*((t, s, None) for t, s in ODD_TEXTS), *_dev_texts(3000)]:
+        head = title.rstrip("… .")
+        normalized = normalize(summary if head and summary.startswith(head) else f"{title} \n {summary}")
+        toks = Tokens(title, summary, normalized)
+        shortcut += toks._spaced is None and toks._ascii  # the words came from the normalized text
+        plain = _plain_tokens(title, summary)
+        assert toks.lows == [w for w, _, _ in plain], (title, summary)
+        assert toks.joined == " " + " ".join(w for w, _, _ in plain), (title, summary)
+        assert toks.gaps == [g for _, g, _ in plain], (title, summary)
+        assert [toks.upper(i) for i in range(len(toks))] == [u for _, _, u in plain], (title, summary)
+        assert _first_sentence_end(toks) == _plain_first_end(plain), (title, summary)
+    assert shortcut > 600
+
+
+def test_new_score_is_the_dataclass_score() -> None:
+    """The scorer's constructor fills the same fields in the same order and leaves a frozen Score."""
+    for args in [
+        ("libya", 2.5, True, (("libya", 2.0), ("haftar", 0.5)), None, (("lead", 0.5),)),
+        ("peru", 0.75, False, (("lima", 0.75),), "below threshold (0.75 < 2)", ()),
+        ("x", 0.0, False, (), "no anchor term", ()),
+    ]:
+        built, plain = new_score(*args), Score(*args)
+        assert built == plain
+        assert repr(built) == repr(plain)
+        assert hash(built) == hash(plain)
+        with pytest.raises(FrozenInstanceError):
+            built.score = 1.0  # type: ignore[misc]
 
 
 def test_term_occurrences_match_a_plain_scan() -> None:
@@ -200,7 +234,7 @@ def test_common_scores_match_the_general_path(profiles: dict[str, ProfileSpec]) 
         for prof in scorer._profiles:
             if not any(e[0] == ANCHOR for key in keys for e in prof.groups.get(key, ())):
                 continue  # not anchored: the shared zero Score
-            fast = scorer._score_common(prof, keys, title, summary, source, item)
+            fast = scorer._score_common(prof, set(keys), title, summary, source, item)
             found = [prof.groups[key] for key in keys if key in prof.groups]
             if fast is not None:
                 assert fast == scorer._score_one(prof, found, title, summary, source, item), (

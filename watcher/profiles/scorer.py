@@ -236,14 +236,14 @@ class Scorer:
         matches = list(automaton.iter(text))
         # The item's words, country names, first sentence, read once for every profile.
         item = ItemText(title, summary, (text, matches, self._country_keys))
-        keys = list(map(_second, matches))
-        distinct = set(keys)  # a summary that repeats its title repeats its keys: each profile looks once
+        # A summary that repeats its title repeats its keys: each profile looks each one up once.
+        distinct = set(map(_second, matches))
         for idx in anchored:
             prof = self._profiles[idx]
             score = self._score_common(prof, distinct, title, summary, source, item)
             if score is None:
                 groups = prof.groups
-                found = [groups[key] for key in keys if key in groups]
+                found = [groups[key] for _, key in matches if key in groups]
                 score = self._score_one(prof, found, title, summary, source, item)
             out[idx] = score
         return out
