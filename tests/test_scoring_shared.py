@@ -111,7 +111,10 @@ def test_words_gaps_and_first_sentence_match_a_plain_scan() -> None:
 def test_words_from_the_scorers_normalized_text_match_a_plain_scan() -> None:
     """Tokens that take their words from `normalize`'s text give what a plain scan gives."""
     shortcut = 0
-    for title, summary, _ in [*((t, s, None) for t, s in ODD_TEXTS), *_dev_texts(3000)]:
+    # Non-ASCII text whose letters are ASCII and has no apostrophe: normalize folds it ("™" to
+    # "TM"), Tokens reads its bytes, so its words must not come from the normalized text.
+    odd = [*ODD_TEXTS, ("Acme™ Corp — “new” plan", "A plain line")]
+    for title, summary, _ in [*((t, s, None) for t, s in odd), *_dev_texts(3000)]:
         head = title.rstrip("… .")
         normalized = normalize(summary if head and summary.startswith(head) else f"{title} \n {summary}")
         toks = Tokens(title, summary, normalized)
