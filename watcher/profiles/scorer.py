@@ -327,14 +327,7 @@ class Scorer:
             ctx_sum = sum(weights)
             cap = prof.context_cap
             scale = cap / ctx_sum if ctx_sum > cap > 0 else (0.0 if cap == 0 else 1.0)
-            if scale == 1.0:
-                contributions.extend(weights)
-                hits.extend(map(hits_of.__getitem__, deciding_codes))
-            else:
-                terms_of = codes_of.terms
-                for code, weight in zip(deciding_codes, weights, strict=True):
-                    contributions.append(weight * scale)
-                    hits.append(_hit(terms_of[code], weight * scale))
+            _add_scaled(codes_of, deciding_codes, weights, scale, contributions, hits)
         ranking_contributions: list[float] = []
         if n_codes > n_deciding:  # thread words and other threads' words (about half the items have none)
             start = n_deciding
@@ -345,14 +338,7 @@ class Scorer:
                     weights = list(map(weights_of.__getitem__, part))
                     total_part = abs(sum(weights))
                     ratio = limit / total_part if total_part > limit else 1.0
-                    if ratio == 1.0:
-                        ranking_contributions.extend(weights)
-                        hits.extend(map(hits_of.__getitem__, part))
-                    else:
-                        terms_of = codes_of.terms
-                        for code, weight in zip(part, weights, strict=True):
-                            ranking_contributions.append(weight * ratio)
-                            hits.append(_hit(terms_of[code], weight * ratio))
+                    _add_scaled(codes_of, part, weights, ratio, ranking_contributions, hits)
                 start = stop
         deciding = sum(contributions)
         deciding += signal_deciding
@@ -478,6 +464,25 @@ class Scorer:
         reason = None if matched else f"below threshold ({deciding:.2f} < {threshold:g})"
         rounded = tuple([(t, round(c, 4)) for t, c in hits])
         return Score(prof.name, round(total, 4), matched, rounded, reason, signals)
+
+
+def _add_scaled(
+    codes_of: _Codes,
+    part: list[int],
+    weights: list[float],
+    scale: float,
+    contributions: list[float],
+    hits: list[_Hit],
+) -> None:
+    """Add a run of codes (one role) at ``scale``: unscaled, their precomputed hits serve as they are."""
+    if scale == 1.0:
+        contributions.extend(weights)
+        hits.extend(map(codes_of.hits.__getitem__, part))
+    else:
+        terms_of = codes_of.terms
+        for code, weight in zip(part, weights, strict=True):
+            contributions.append(weight * scale)
+            hits.append(_hit(terms_of[code], weight * scale))
 
 
 _NOTHING: frozenset[str] = frozenset()
