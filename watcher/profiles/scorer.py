@@ -289,13 +289,8 @@ class Scorer:
             # A phrase that fired says what its words say: "united nations" does not count "nations" again.
             covered = frozenset().union(*[codes_of.covers[c] for c in codes if c in codes_of.covers])
             codes = [c for c in codes if c not in covered]
-        if prof.sources and source and any(s in fold(source) for s in prof.sources):
-            return Score(prof.name, 0.0, False, reason=f"excluded source: {source!r}")
-        if prof.regexes:
-            raw = f"{title}\n{summary}"
-            for label, rx in prof.regexes:
-                if rx.search(raw):
-                    return Score(prof.name, 0.0, False, reason=f"excluded: {label!r}")
+        if (prof.sources or prof.regexes) and (excluded := _excluded(prof, title, summary, source)):
+            return excluded
         # What the item's reading is worth, once per item for profiles with the same anchors, places
         # and signal weights.
         worth = item.worth.get(prof.reading_id)
@@ -403,13 +398,8 @@ class Scorer:
             if ruled_out:
                 reason += f"; ruled out as ambiguous: {', '.join(ruled_out)}"
             return Score(prof.name, 0.0, False, tuple([(c[1], 0.0) for c in context]), reason)
-        if prof.sources and source and any(s in fold(source) for s in prof.sources):
-            return Score(prof.name, 0.0, False, reason=f"excluded source: {source!r}")
-        if prof.regexes:
-            raw = f"{title}\n{summary}"
-            for label, rx in prof.regexes:
-                if rx.search(raw):
-                    return Score(prof.name, 0.0, False, reason=f"excluded: {label!r}")
+        if (prof.sources or prof.regexes) and (excluded := _excluded(prof, title, summary, source)):
+            return excluded
         reading = read(item, prof.anchor_matcher, vetoed, prof.places)
         if reading is None:
             signals, signal_deciding, signal_ranking = (), 0, 0
@@ -464,6 +454,18 @@ class Scorer:
         reason = None if matched else f"below threshold ({deciding:.2f} < {threshold:g})"
         rounded = tuple([(t, round(c, 4)) for t, c in hits])
         return Score(prof.name, round(total, 4), matched, rounded, reason, signals)
+
+
+def _excluded(prof: _Compiled, title: str, summary: str, source: str | None) -> Score | None:
+    """The Score of an item the profile excludes by its source or a pattern, or None."""
+    if prof.sources and source and any(s in fold(source) for s in prof.sources):
+        return Score(prof.name, 0.0, False, reason=f"excluded source: {source!r}")
+    if prof.regexes:
+        raw = f"{title}\n{summary}"
+        for label, rx in prof.regexes:
+            if rx.search(raw):
+                return Score(prof.name, 0.0, False, reason=f"excluded: {label!r}")
+    return None
 
 
 def _add_scaled(
