@@ -103,15 +103,14 @@ def _utf8_as_is(headers: dict[str, str], body: bytes, result: dict[str, object])
     if end < 4 or body[:2] in (b"\xfe\xff", b"\xff\xfe") or b"\x00" in body[:4] or body[:4] == b"Lo\xa7\x94":
         return None
     convert_to_utf8(headers, body[:end], result)  # decides the encoding, notes problems
-    if not _decodes_as_first_try(result, body[3:] if body.startswith(b"\xef\xbb\xbf") else body):
+    data = body[3:] if body.startswith(b"\xef\xbb\xbf") else body  # without its byte order mark
+    if not _decodes_as_first_try(result, data):
         result.clear()  # the whole body decides, as convert_to_utf8 itself
         return None
-    if body.startswith(b"\xef\xbb\xbf"):
-        body = body[3:]
-    declaration = _XML_DECLARATION.match(body)
+    declaration = _XML_DECLARATION.match(data)
     if declaration is None:
-        return _NEW_DECLARATION + b"\n" + body
-    return _NEW_DECLARATION + body[declaration.end() :]
+        return _NEW_DECLARATION + b"\n" + data
+    return _NEW_DECLARATION + data[declaration.end() :]
 
 
 def _decodes_as_first_try(result: dict[str, object], data: bytes) -> bool:
