@@ -45,8 +45,7 @@ NOT_BEFORE_FIRST_FETCH = [
     "tomlkit",
     "trio",
     "httpx._main",
-    "rich.progress",
-    "rich.table",
+    "rich",  # off a terminal: the consoles are made when first printed to (watcher.console)
     "multiprocessing",
     "prometheus_client",  # the service's metrics: made when first counted
     "itsdangerous",  # feedback links: signed when a digest is made
@@ -54,7 +53,12 @@ NOT_BEFORE_FIRST_FETCH = [
 
 
 def _python(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHER_")}
+    # Not a terminal (output is captured), and nothing that would make rich call it one.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("WATCHER_") and k not in ("FORCE_COLOR", "TTY_COMPATIBLE")
+    }
     return subprocess.run(
         [sys.executable, *args],
         capture_output=True,

@@ -39,6 +39,7 @@ from watcher.cli_common import (
     when,
 )
 from watcher.config import ConfigError
+from watcher.console import rich_console
 from watcher.redact import redact
 from watcher.store import StoreError
 
@@ -225,7 +226,7 @@ def _progress() -> Iterator[Callable[[object], None] | None]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
+    with Progress(*columns, console=rich_console(err), transient=True) as progress:
         task = progress.add_task("polling", total=None)
         yield lambda _result: progress.advance(task)
 

@@ -24,20 +24,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.text import Text
 
 from watcher import logs
 from watcher.config import Settings, config_path, load_settings
+from watcher.console import LazyConsole
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.table import Column
+    from rich.text import Text
 
 # soft_wrap: a long line is never broken by rich (a pipe gets it whole; a terminal wraps it itself).
-# emoji off: ":smile:" in a feed title stays ":smile:".
-out = Console(soft_wrap=True, emoji=False)
-err = Console(stderr=True, soft_wrap=True, emoji=False)
+# emoji off: ":smile:" in a feed title stays ":smile:". Made when first printed to (watcher.console):
+# `watcher run` off a terminal fetches its first feed without importing rich.
+out = LazyConsole(soft_wrap=True, emoji=False)
+err = LazyConsole(stderr=True, soft_wrap=True, emoji=False)
 
 
 class UserError(Exception):
@@ -72,11 +73,15 @@ def clean(value: object) -> str:
 
 def esc(value: object) -> str:
     """Feed text for a rich markup string: cleaned, then its ``[`` escaped."""
+    from rich.markup import escape
+
     return escape(clean(value))
 
 
 def cell(value: object, style: str = "") -> Text:
     """A table cell (or any printable) that shows ``value`` literally."""
+    from rich.text import Text
+
     return Text(clean(value), style=style)
 
 
@@ -94,9 +99,11 @@ class Listing:
         self.rows: list[list[Text]] = []
 
     def row(self, *cells: object) -> None:
+        from rich.text import Text
+
         self.rows.append([c if isinstance(c, Text) else cell(c) for c in cells])
 
-    def print(self, console: Console | None = None, *, empty: str | None = None) -> None:
+    def print(self, console: Console | LazyConsole | None = None, *, empty: str | None = None) -> None:
         """Print the rows (or, with none, ``empty`` on stderr so stdout stays data)."""
         console = console or out
         if not self.rows:

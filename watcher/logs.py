@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from watcher import redact
+from watcher.console import LazyConsole, rich_console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 FORMATS = ("auto", "text", "json")
 # Filters every handler gets, whatever the format (e.g. one that keeps secrets out of logs).
@@ -60,15 +63,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(event, ensure_ascii=False)
 
 
-def make_handler(console: Console, fmt: str = "auto") -> logging.Handler:
-    """``auto``: rich on a terminal, one line per event anywhere else; ``text``; ``json``."""
+def make_handler(console: Console | LazyConsole, fmt: str = "auto") -> logging.Handler:
+    """``auto``: rich on a terminal, one line per event anywhere else; ``text``; ``json``.
+
+    Only rich's handler needs rich: off a terminal a :class:`LazyConsole` is not made.
+    """
     if fmt == "auto":
         fmt = "rich" if console.is_terminal else "text"
     handler: logging.Handler
     if fmt == "rich":
         from rich.logging import RichHandler  # a terminal only: it imports rich's tracebacks and Pygments
 
-        handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
+        handler = RichHandler(console=rich_console(console), show_path=False, rich_tracebacks=False)
     else:
         handler = logging.StreamHandler(console.file)
         handler.setFormatter(JsonFormatter() if fmt == "json" else LineFormatter())
@@ -77,7 +83,9 @@ def make_handler(console: Console, fmt: str = "auto") -> logging.Handler:
     return handler
 
 
-def configure(console: Console, verbose: bool = False, fmt: str = "auto", level: str | None = None) -> None:
+def configure(
+    console: Console | LazyConsole, verbose: bool = False, fmt: str = "auto", level: str | None = None
+) -> None:
     """Route every logger through one handler on ``console`` (stderr), replacing any earlier one."""
     _state.update(console=console, verbose=verbose)
     root_level = logging.DEBUG if verbose else getattr(logging, (level or "info").upper())
@@ -93,5 +101,5 @@ def configure(console: Console, verbose: bool = False, fmt: str = "auto", level:
 def apply_settings(fmt: str, level: str) -> None:
     """Once the config is read: its ``[logging]`` format and level (``--verbose`` still wins)."""
     console = _state["console"]
-    if isinstance(console, Console):
+    if console is not None:
         configure(console, bool(_state["verbose"]), fmt, level)
