@@ -122,6 +122,7 @@ class _Compiled:
     groups: dict[int, tuple[_Entry, ...]]  # a key's entries for this profile, in the order they were added
     codes: _Codes
     has_phrases: bool  # some context term has several words
+    by_codes: dict[tuple[int, ...], tuple[float, float, tuple[tuple[str, float], ...]]]  # see `_terms_worth`
     threshold: float
     context_cap: float
 
@@ -194,6 +195,7 @@ class Scorer:
                     groups=groups,
                     codes=_codes(spec, groups),
                     has_phrases=any(" " in t for t in spec.terms),
+                    by_codes={},
                     threshold=spec.threshold,
                     context_cap=spec.context_cap,
                 )
@@ -278,7 +280,8 @@ class Scorer:
         with several entries, and no anchor only inside another name. Then each distinct term
         counts once by its code, and the anchors and the context terms of each role come out of
         one sort in the order `_score_one` puts them in, so every sum adds the same floats in the
-        same order.
+        same order. What a set of codes adds is remembered per profile (`_terms_worth`); the
+        item's reading is not (it is read for each item).
         """
         codes_of = prof.codes
         found = set(filter(None, map(codes_of.of.get, keys)))
@@ -301,56 +304,30 @@ class Scorer:
         inside_names, signals, signal_deciding, signal_ranking = worth
         if inside_names:
             return None
-        weights_of, hits_of = codes_of.weights, codes_of.hits
-        # Anchors: the strongest counts fully, each further one at SECONDARY_ANCHOR_FACTOR.
-        n_anchors = bisect_left(codes, codes_of.anchors_end)
-        first = codes[0]
-        contributions = [weights_of[first]]
-        hits = [hits_of[first]]
-        if n_anchors > 1:
-            further = codes[1:n_anchors]
-            contributions.extend(map(codes_of.secondary_weights.__getitem__, further))
-            hits.extend(map(codes_of.secondary_hits.__getitem__, further))
-        # Context adds up to context_cap (see `_score_one`); thread words and other threads' words rank.
-        n_codes = len(codes)
-        n_deciding = (
-            bisect_left(codes, codes_of.deciding_end, n_anchors) if n_codes > n_anchors else n_anchors
-        )
-        if n_deciding > n_anchors:
-            deciding_codes = codes[n_anchors:n_deciding]
-            weights = list(map(weights_of.__getitem__, deciding_codes))
-            ctx_sum = sum(weights)
-            cap = prof.context_cap
-            scale = cap / ctx_sum if ctx_sum > cap > 0 else (0.0 if cap == 0 else 1.0)
-            _add_scaled(codes_of, deciding_codes, weights, scale, contributions, hits)
-        ranking_contributions: list[float] = []
-        if n_codes > n_deciding:  # thread words and other threads' words (about half the items have none)
-            start = n_deciding
-            for end, limit in ((codes_of.thread_end, THREAD_CAP), (codes_of.other_end, OTHER_THREAD_FLOOR)):
-                stop = bisect_left(codes, end, start)
-                if stop > start:
-                    part = codes[start:stop]
-                    weights = list(map(weights_of.__getitem__, part))
-                    total_part = abs(sum(weights))
-                    ratio = limit / total_part if total_part > limit else 1.0
-                    _add_scaled(codes_of, part, weights, ratio, ranking_contributions, hits)
-                start = stop
-        deciding = sum(contributions)
+        # What the codes add (everything but the reading) is the same whenever the same codes fire,
+        # which on a stream of news is most of the time: worked out once per profile and code set.
+        key = tuple(codes)
+        terms = prof.by_codes.get(key)
+        if terms is None:
+            terms = _terms_worth(prof, codes)
+            if len(prof.by_codes) >= MAX_CODE_SETS:
+                prof.by_codes.clear()
+            prof.by_codes[key] = terms
+        terms_deciding, terms_ranking, pairs = terms
+        deciding = terms_deciding
         deciding += signal_deciding
-        ranking = sum(ranking_contributions) + signal_ranking
+        ranking = terms_ranking + signal_ranking
         threshold = prof.threshold
         if deciding >= threshold:
             total = deciding + ranking
             if not total > threshold:  # max(threshold, total): the first of equals
                 total = threshold
-            if len(hits) > 1:
-                hits.sort()
-                return new_score(prof.name, round(total, 4), True, tuple(map(_third, hits)), None, signals)
-            return new_score(prof.name, round(total, 4), True, (hits[0][2],), None, signals)
-        if len(hits) > 1:
-            hits.sort()
+            rounded = _ROUNDED.get(total) if type(total) is float else None  # (an int keeps its type)
+            return new_score(
+                prof.name, _round4(total) if rounded is None else rounded, True, pairs, None, signals
+            )
         reason = f"below threshold ({deciding:.2f} < {threshold:g})"
-        return new_score(prof.name, round(deciding, 4), False, tuple(map(_third, hits)), reason, signals)
+        return new_score(prof.name, round(deciding, 4), False, pairs, reason, signals)
 
     def _score_one(
         self,
@@ -454,6 +431,64 @@ class Scorer:
         reason = None if matched else f"below threshold ({deciding:.2f} < {threshold:g})"
         rounded = tuple([(t, round(c, 4)) for t, c in hits])
         return Score(prof.name, round(total, 4), matched, rounded, reason, signals)
+
+
+def _terms_worth(prof: _Compiled, codes: list[int]) -> tuple[float, float, tuple[tuple[str, float], ...]]:
+    """What a profile's codes add, as `_score_one` adds them: (the sum that decides a match, the
+    sum that only ranks, the Score's hits in order). The reading's signals come on top."""
+    codes_of = prof.codes
+    weights_of, hits_of = codes_of.weights, codes_of.hits
+    # Anchors: the strongest counts fully, each further one at SECONDARY_ANCHOR_FACTOR.
+    n_anchors = bisect_left(codes, codes_of.anchors_end)
+    first = codes[0]
+    contributions = [weights_of[first]]
+    hits = [hits_of[first]]
+    if n_anchors > 1:
+        further = codes[1:n_anchors]
+        contributions.extend(map(codes_of.secondary_weights.__getitem__, further))
+        hits.extend(map(codes_of.secondary_hits.__getitem__, further))
+    # Context adds up to context_cap (see `_score_one`); thread words and other threads' words rank.
+    n_codes = len(codes)
+    n_deciding = bisect_left(codes, codes_of.deciding_end, n_anchors) if n_codes > n_anchors else n_anchors
+    if n_deciding > n_anchors:
+        deciding_codes = codes[n_anchors:n_deciding]
+        weights = list(map(weights_of.__getitem__, deciding_codes))
+        ctx_sum = sum(weights)
+        cap = prof.context_cap
+        scale = cap / ctx_sum if ctx_sum > cap > 0 else (0.0 if cap == 0 else 1.0)
+        _add_scaled(codes_of, deciding_codes, weights, scale, contributions, hits)
+    ranking_contributions: list[float] = []
+    if n_codes > n_deciding:  # thread words and other threads' words (about half the items have none)
+        start = n_deciding
+        for end, limit in ((codes_of.thread_end, THREAD_CAP), (codes_of.other_end, OTHER_THREAD_FLOOR)):
+            stop = bisect_left(codes, end, start)
+            if stop > start:
+                part = codes[start:stop]
+                weights = list(map(weights_of.__getitem__, part))
+                total_part = abs(sum(weights))
+                ratio = limit / total_part if total_part > limit else 1.0
+                _add_scaled(codes_of, part, weights, ratio, ranking_contributions, hits)
+            start = stop
+    if len(hits) > 1:
+        hits.sort()
+    return sum(contributions), sum(ranking_contributions), tuple(map(_third, hits))
+
+
+# round(x, 4) goes through a decimal string (~2 us); a Score's total is one of few values per
+# profile, so each is rounded once. Only floats, and not zero: a dict takes 0.0 and -0.0, or 2
+# and 2.0, for one key.
+_ROUNDED: dict[float, float] = {}
+MAX_ROUNDED = 10_000
+MAX_CODE_SETS = 2_000  # per profile: the memo of `_terms_worth` starts over beyond this
+
+
+def _round4(x: float) -> float:
+    rounded = round(x, 4)
+    if x and type(x) is float:
+        if len(_ROUNDED) >= MAX_ROUNDED:
+            _ROUNDED.clear()
+        _ROUNDED[x] = rounded
+    return rounded
 
 
 def _excluded(prof: _Compiled, title: str, summary: str, source: str | None) -> Score | None:
