@@ -203,12 +203,13 @@ def test_canonical_link_shortcut_gives_what_the_full_steps_give() -> None:
     those steps change something (ports, "%", quotes, ";", IDNA, IPv6, userinfo, tracking names),
     the shortcut must give exactly what the full steps give, with and without a base."""
     rng = random.Random(14)
-    schemes = ["http://", "https://", "HTTP://", "Https://", "ftp://", "http:/", "//"]
+    schemes = ["http://", "https://", "HTTP://", "Https://", "ftp://", "http:/", "//", "http\u017f://"]
     hosts = ["a.example", "A.Example.COM", "127.0.0.1", "0x7f.1", "xn--bcher-kva.example", "ab--c.example",
              "a..b", "x.example:8080", "x.example:0080", "x.example:99999", "u:p@h.example", "[::1]",
-             "h.example.", "h_x.example", "h.example:", "bücher.example"]  # fmt: skip
+             "h.example.", "h_x.example", "h.example:", "bücher.example", "\u212aa.example"]  # fmt: skip
     pieces = [*"/aB-._~!$&'()*+,;=:@%é|[]\\^`{\"<?#", " ", "\t", "\n", "..", "%2e", "%41", "%zz", "//"]
     pieces += ["utm_source=x", "fbclid=1", "a=1", "UTM_Medium=2", "utm%5Fsource=3"]
+    pieces += ["\u017f", "\u0131", "\u0130", "\u212a"]  # non-ASCII letters that case-fold to ASCII ones
     bases = [None, "https://base.example/dir/page", "http://b.example/", "HTTP://c.example/x;y"]
     shortcut = 0
     plain = [p for p in pieces if _PLAIN_URL.fullmatch("http://h/" + p)]

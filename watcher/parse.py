@@ -304,7 +304,7 @@ _ABSOLUTE = re.compile(r"https?://[^/\s?#;][^\s?#;]*(?:\?[^\s#]+)?(?:#\S+)?")
 _PLAIN_URL = re.compile(
     r"(https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
     r"(/[A-Za-z0-9\-._~!$&()*+,=:@/]*)?(?:\?([A-Za-z0-9\-._~!$&()*+,;=:@/?]*))?(?:#.*)?",
-    re.I | re.S,
+    re.I | re.S | re.A,  # ASCII-only case folding: "\u212a" (Kelvin) is not "k" for the full steps
 )
 
 
