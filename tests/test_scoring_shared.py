@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import need_shared
 from watcher.profiles import ProfileSpec, compile_profiles, derive_profile
 from watcher.profiles.aboutness import ItemText, Matcher, Tokens, _first_sentence_end, country_matcher
-from watcher.profiles.scorer import ANCHOR
+from watcher.profiles.scorer import ANCHOR, code_set_cap
 from watcher.profiles.text import fold, normalize
 from watcher.values import Score, new_score
 
@@ -247,5 +247,25 @@ def test_common_scores_match_the_general_path(profiles: dict[str, ProfileSpec]) 
                 assert repr(fast) == repr(general), (prof.name, title)  # 2.0 is not 2, -0.0 not 0.0
                 common += 1
                 remembered += len(prof.by_codes) == known
+                assert len(prof.by_codes) <= prof.max_code_sets
     assert common > 300
     assert common - remembered > 20 and remembered > 300
+
+
+def test_the_code_set_memo_is_bounded_over_all_profiles(profiles: dict[str, ProfileSpec]) -> None:
+    """Each profile remembers at most its share of a budget for all profiles, and starts over when
+    full: a service with many profiles and months of items keeps a bounded memo."""
+    assert [code_set_cap(n) for n in (1, 10, 25, 100, 1000)] == [2000, 2000, 2000, 500, 250]
+    scorer = compile_profiles(profiles)
+    assert {p.max_code_sets for p in scorer._profiles} == {code_set_cap(len(profiles))}
+    for prof in scorer._profiles:
+        object.__setattr__(prof, "max_code_sets", 2)  # a small cap, to see it start over
+    largest = started_over = 0
+    for title, summary, source in _dev_texts(20_000):
+        before = [len(p.by_codes) for p in scorer._profiles]
+        scorer.score(title, summary, source)
+        after = [len(p.by_codes) for p in scorer._profiles]
+        largest = max(largest, *after)
+        started_over += sum(a < b for a, b in zip(after, before, strict=True))
+    assert largest == 2  # filled up to the cap, never beyond
+    assert started_over > 0

@@ -123,6 +123,7 @@ class _Compiled:
     codes: _Codes
     has_phrases: bool  # some context term has several words
     by_codes: dict[tuple[int, ...], tuple[float, float, tuple[tuple[str, float], ...]]]  # see `_terms_worth`
+    max_code_sets: int  # the memo starts over beyond this many code sets (`code_set_cap`)
     threshold: float
     context_cap: float
 
@@ -196,6 +197,7 @@ class Scorer:
                     codes=_codes(spec, groups),
                     has_phrases=any(" " in t for t in spec.terms),
                     by_codes={},
+                    max_code_sets=code_set_cap(len(specs)),
                     threshold=spec.threshold,
                     context_cap=spec.context_cap,
                 )
@@ -310,7 +312,7 @@ class Scorer:
         terms = prof.by_codes.get(key)
         if terms is None:
             terms = _terms_worth(prof, codes)
-            if len(prof.by_codes) >= MAX_CODE_SETS:
+            if len(prof.by_codes) >= prof.max_code_sets:
                 prof.by_codes.clear()
             prof.by_codes[key] = terms
         terms_deciding, terms_ranking, pairs = terms
@@ -479,7 +481,17 @@ def _terms_worth(prof: _Compiled, codes: list[int]) -> tuple[float, float, tuple
 # and 2.0, for one key.
 _ROUNDED: dict[float, float] = {}
 MAX_ROUNDED = 10_000
-MAX_CODE_SETS = 2_000  # per profile: the memo of `_terms_worth` starts over beyond this
+# The memo of `_terms_worth` holds at most this many code sets per profile, and about
+# CODE_SETS_IN_ALL over all profiles (~360 bytes each: ~18 MB), so a service with many broad
+# profiles stays bounded over months; a profile's own memo starts over when full.
+MAX_CODE_SETS = 2_000
+MIN_CODE_SETS = 250
+CODE_SETS_IN_ALL = 50_000
+
+
+def code_set_cap(profiles: int) -> int:
+    """How many code sets each of ``profiles`` profiles remembers."""
+    return min(MAX_CODE_SETS, max(MIN_CODE_SETS, CODE_SETS_IN_ALL // max(profiles, 1)))
 
 
 def _round4(x: float) -> float:
