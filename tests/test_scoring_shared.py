@@ -17,7 +17,15 @@ import pytest
 
 from tests.conftest import need_shared
 from watcher.profiles import ProfileSpec, compile_profiles, derive_profile
-from watcher.profiles.aboutness import ItemText, Matcher, Tokens, _first_sentence_end, country_matcher
+from watcher.profiles.aboutness import (
+    ItemText,
+    Matcher,
+    Tokens,
+    _chained,
+    _first_sentence_end,
+    _listed,
+    country_matcher,
+)
 from watcher.profiles.scorer import ANCHOR, code_set_cap
 from watcher.profiles.text import fold, normalize
 from watcher.values import Score, new_score
@@ -269,3 +277,23 @@ def test_the_code_set_memo_is_bounded_over_all_profiles(profiles: dict[str, Prof
         started_over += sum(a < b for a, b in zip(after, before, strict=True))
     assert largest == 2  # filled up to the cap, never beyond
     assert started_over > 0
+
+
+def test_a_list_needs_two_other_countries() -> None:
+    """`_listed` skips the chains when fewer than two other countries occur: the same answer."""
+    _, code_of = country_matcher()
+    seen = {"skipped": 0, "chained": 0, "listed": 0}
+    for title, summary, _ in _dev_texts(4000) + [(t, s, None) for t, s in ODD_TEXTS]:
+        item = ItemText(title, summary)
+        found = item.countries
+        # Each country in turn is the topic and the rest are the others, as `_read` splits them.
+        for code in {code_of[t] for _, _, t in found}:
+            topic = [m for m in found if code_of[m[2]] == code]
+            others = [(s, e, code_of[t]) for s, e, t in found if code_of[t] != code]
+            if not others:
+                continue
+            got = _listed(item.toks, topic, others)
+            assert got == _chained(item.toks, topic, others), (title, summary, code)
+            seen["skipped" if len({c for _, _, c in others}) < 2 else "chained"] += 1
+            seen["listed"] += got
+    assert seen["skipped"] > 100 and seen["chained"] > 100 and seen["listed"] > 10, seen

@@ -672,6 +672,13 @@ def _read(item: ItemText, anchors: Matcher, skip: frozenset[str], places: frozen
 
 def _listed(toks: Tokens, topic: list[tuple[int, int, str]], others: list[tuple[int, int, str]]) -> bool:
     """Every mention of the topic sits in a chain of coordinated places with two other countries."""
+    if len({c for _, _, c in others}) < 2:
+        return False  # no chain can hold two other countries: most items, read without the chains
+    return _chained(toks, topic, others)
+
+
+def _chained(toks: Tokens, topic: list[tuple[int, int, str]], others: list[tuple[int, int, str]]) -> bool:
+    """`_listed` by following each mention's chain of coordinated places."""
     mentions: list[tuple[int, int, str | None]] = sorted(
         [(s, e, None) for s, e, _ in topic] + [(s, e, c) for s, e, c in others]  # type: ignore[misc]
     )
