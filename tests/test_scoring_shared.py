@@ -27,7 +27,7 @@ from watcher.profiles.aboutness import (
     country_matcher,
 )
 from watcher.profiles.scorer import ANCHOR, code_set_cap
-from watcher.profiles.text import fold, normalize
+from watcher.profiles.text import _NON_WORD, _POSSESSIVE, fold, normalize
 from watcher.values import Score, new_score
 
 REPO = Path(__file__).resolve().parents[1]
@@ -297,3 +297,27 @@ def test_a_list_needs_two_other_countries() -> None:
             seen["skipped" if len({c for _, _, c in others}) < 2 else "chained"] += 1
             seen["listed"] += got
     assert seen["skipped"] > 100 and seen["chained"] > 100 and seen["listed"] > 10, seen
+
+
+def _folded_normalize(text: str) -> str:
+    """`normalize` of non-ASCII text by its plain definition: fold, drop possessives, words."""
+    text = fold(text)
+    if "'s" in text:
+        text = _POSSESSIVE.sub(" ", text)
+    return " " + " ".join(_NON_WORD.sub(" ", text).split()) + " "
+
+
+def test_typographic_punctuation_takes_the_ascii_path_to_the_same_words() -> None:
+    """Text whose only non-ASCII is typographic quotes, dashes, ellipses skips folding: same text."""
+    texts = [f"{t} \n {s}" for t, s, _ in _dev_texts(6000)] + [f"{t} \n {s}" for t, s in ODD_TEXTS]
+    texts += ["LIBYA’S “Army”—ITS ‘S’ plan…", "It’S Kelvin \u212a’s", "O’Sullivan’s ’s_x’s", "–—…"]
+    plain = 0
+    for text in texts:
+        if not text.isascii():
+            assert normalize(text) == _folded_normalize(text), text
+            plain += _plain_only(text)
+    assert plain > 500, plain
+
+
+def _plain_only(text: str) -> bool:
+    return all(c.isascii() or c in "’‘…–—“”" for c in text)

@@ -61,6 +61,7 @@ _ASCII_POSSESSIVE = re.compile(r"['’](?<=[A-Za-z0-9]['’])[sS](?![A-Za-z0-9])
 _ASCII_BYTES = bytes(range(128))
 _ASCII_SENTENCE_END = re.compile(r"[.!?\n]")  # "…" is no ASCII
 _ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
+_WORD_STARTS = bytes(32 if c == 32 else ord("x") for c in range(256))  # of `spaced`: a space, or "x"
 _WORD_CHAR = re.compile(r"[^\W_]")
 _GAP_JOIN = "a"  # no gap contains a letter: gaps joined with one can be counted back to their index
 _ABBREVIATIONS = {
@@ -222,11 +223,13 @@ def _ascii_first_sentence_end(text: str, spaced: bytes, lows: list[str]) -> int:
     whether it holds a line break is decided by the text from the mark to the next word.
     """
     n = len(lows)
-    i = seen = at = 0  # i: words before the mark (marks are never inside a word)
+    i = seen = 0  # i: words before the mark (marks are never inside a word)
+    starts = None  # " x" where a word starts: words before p are the " x" before p + 1 (no word objects)
     for m in _ASCII_SENTENCE_END.finditer(text):
         p = m.start()
-        i += len(spaced[at:p].split())
-        at = p
+        if starts is None:
+            starts = (b" " + spaced).translate(_WORD_STARTS)
+        i = starts.count(b" x", 0, p + 1)
         if i == seen:
             continue  # before the first word, or another end mark in a gap already looked at
         if i >= n:

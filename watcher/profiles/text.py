@@ -29,15 +29,24 @@ def fold(text: str) -> str:
     if not text.isascii():
         # Typographic punctuation (most non-ASCII in news text) to ASCII first: str.replace is fast,
         # and most text then stays on the fast path.
-        text = text.replace("’", "'").replace("‘", " ").replace("…", " ").replace("–", " ")
-        text = text.replace("—", " ").replace("“", " ").replace("”", " ")
+        text = _plain_punctuation(text)
         if not text.isascii():
             text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
     return text
 
 
+def _plain_punctuation(text: str) -> str:
+    """Typographic quotes, dashes and ellipses as ASCII (none of them has a case)."""
+    text = text.replace("’", "'").replace("‘", " ").replace("…", " ").replace("–", " ")
+    return text.replace("—", " ").replace("“", " ").replace("”", " ")
+
+
 def normalize(text: str) -> str:
     """`` token token … `` — folded, possessives dropped, punctuation to spaces."""
+    if not text.isascii() and (plain := _plain_punctuation(text)).isascii():
+        # Only typographic punctuation was not ASCII: `fold` would lower-case, then make this same
+        # text; the byte table lower-cases it, and the possessive is found before lower-casing.
+        text = plain
     if text.isascii():  # folding is lower-casing, which the byte table does
         if "'s" in text or "'S" in text:
             text = _CASED_POSSESSIVE.sub(" ", text)
