@@ -31,8 +31,12 @@ def fold(text: str) -> str:
         # and most text then stays on the fast path.
         text = _plain_punctuation(text)
         if not text.isascii():
-            text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+            text = _strip_accents(text)
     return text
+
+
+def _strip_accents(text: str) -> str:
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
 
 
 def _plain_punctuation(text: str) -> str:
@@ -43,15 +47,15 @@ def _plain_punctuation(text: str) -> str:
 
 def normalize(text: str) -> str:
     """`` token token … `` — folded, possessives dropped, punctuation to spaces."""
-    if not text.isascii() and (plain := _plain_punctuation(text)).isascii():
-        # Only typographic punctuation was not ASCII: `fold` would lower-case, then make this same
-        # text; the byte table lower-cases it, and the possessive is found before lower-casing.
-        text = plain
+    if not text.isascii():
+        # `fold`'s punctuation step first (punctuation has no case, so before or after lower-casing
+        # is the same): text whose only non-ASCII was typographic punctuation takes the ASCII path.
+        text = _plain_punctuation(text)
     if text.isascii():  # folding is lower-casing, which the byte table does
         if "'s" in text or "'S" in text:
             text = _CASED_POSSESSIVE.sub(" ", text)
         return _ascii_tokens(text)
-    text = fold(text)
+    text = _strip_accents(text.lower())  # the rest of `fold` (its punctuation step is done)
     if "'" in text:
         text = _POSSESSIVE.sub(" ", text) if "'s" in text else text
     if text.isascii():  # (not lower-cased again: NFKD can leave capitals, "™" to "TM")
