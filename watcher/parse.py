@@ -168,6 +168,11 @@ def _html_parser() -> Any:
     return parser
 
 
+def _marked(html: str) -> bytes:
+    """What the HTML parser gets: block tags spaced apart, nothing after the document's end."""
+    return _BLOCK_TAG.sub(" <", _DOCUMENT_END.sub("", html)).encode("utf-8", "replace")
+
+
 def _markup_text(html: str) -> str:
     """The text of an HTML fragment, a space where a block element starts or ends.
 
@@ -176,13 +181,11 @@ def _markup_text(html: str) -> str:
     """
     from lxml import etree
 
-    marked = _BLOCK_TAG.sub(" <", _DOCUMENT_END.sub("", html))
-    data = marked.encode("utf-8", "replace")
+    data = _marked(html)
     # Control characters are rare: a byte scan finds them (no UTF-8 sequence holds a byte below
     # 0x80) at a fraction of the regex's cost; only then are they dropped before the other passes.
     if len(data.translate(None, _CONTROL_BYTES)) != len(data) or "\ufffe" in html or "\uffff" in html:
-        marked = _BLOCK_TAG.sub(" <", _DOCUMENT_END.sub("", _CONTROL.sub("", html)))
-        data = marked.encode("utf-8", "replace")
+        data = _marked(_CONTROL.sub("", html))
     try:
         root = etree.fromstring(data, _html_parser())
         if root is None:
