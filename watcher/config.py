@@ -204,7 +204,8 @@ class SmtpSettings(_Strict):
     username_env: str = "WATCHER_SMTP_USERNAME"
     password_env: str = "WATCHER_SMTP_PASSWORD"
     sender: str = "watcher <watcher@localhost>"
-    timeout: Duration = 30.0
+    timeout: Duration = 30.0  # each step: connect, every read and write
+    deadline: Duration = 120.0  # one message's whole send, however slowly the server answers
     # Credentials go only over TLS (ssl or starttls) unless this says clear text is acceptable.
     allow_plaintext_auth: bool = False
 

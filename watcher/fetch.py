@@ -319,7 +319,7 @@ def _within_deadline(timeout: float | None, expired: type[Exception]) -> float |
         return timeout
     left = deadline - time.monotonic()
     if left <= 0:
-        raise expired("the fetch deadline has passed")
+        raise expired("the deadline has passed")
     return left if timeout is None else min(timeout, left)
 
 
@@ -348,13 +348,27 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
+@contextmanager
+def request_deadline(seconds: float) -> Iterator[None]:
+    """Within this block, every request this thread makes over a :func:`deadline_transport` ends
+    within ``seconds`` from now, DNS, connect, TLS, headers and body together."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
 class _GuardedBackend(httpcore.SyncBackend):
+    def __init__(self, refuse_private: bool = True) -> None:
+        self._refuse_private = refuse_private
+
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[no-untyped-def]
         try:
             addresses = _resolve(host, port, _within_deadline(timeout, httpcore.ConnectTimeout))
         except socket.gaierror as exc:
             raise httpcore.ConnectError(f"cannot resolve {host} ({exc})") from exc
-        if not _allow_private.get():
+        if self._refuse_private and not _allow_private.get():
             _refuse_private(f"http://{host}:{port}/", host, addresses)
         error: Exception | None = None
         for address in addresses:  # as socket.create_connection does, but each try within the deadline
@@ -471,12 +485,7 @@ def make_client(
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=keep)
 
     def origin_transport() -> httpx.HTTPTransport:
-        transport = httpx.HTTPTransport(verify=context, trust_env=False, limits=limits)
-        pool = getattr(transport, "_pool", None)
-        if not hasattr(pool, "_network_backend"):  # httpcore 1.x has it (requirements.lock pins httpcore)
-            raise RuntimeError("httpcore without a pluggable network backend: the fetch deadline cannot hold")
-        pool._network_backend = _GuardedBackend()  # type: ignore[union-attr]
-        return transport
+        return deadline_transport(verify=context, limits=limits)
 
     origin_transport().close()  # fail at start, not at the first fetch, on an unexpected httpcore
     return httpx.Client(
@@ -486,6 +495,19 @@ def make_client(
         transport=_OriginPools(origin_transport, 2 * max_connections),
         timeout=httpx.Timeout(15.0, connect=5.0),
     )
+
+
+def deadline_transport(
+    *, verify: bool | ssl.SSLContext = True, limits: httpx.Limits | None = None, refuse_private: bool = True
+) -> httpx.HTTPTransport:
+    """An httpx transport whose connections keep :func:`request_deadline` (and, with ``refuse_private``,
+    connect only to public addresses unless the fetch allows private ones)."""
+    transport = httpx.HTTPTransport(verify=verify, trust_env=False, limits=limits or httpx.Limits())
+    pool = getattr(transport, "_pool", None)
+    if not hasattr(pool, "_network_backend"):  # httpcore 1.x has it (requirements.lock pins httpcore)
+        raise RuntimeError("httpcore without a pluggable network backend: the deadline cannot hold")
+    pool._network_backend = _GuardedBackend(refuse_private)  # type: ignore[union-attr]
+    return transport
 
 
 # ---------------------------------------------------------------- per-host limits
@@ -665,11 +687,8 @@ def fetch(
     at the socket (see :class:`_DeadlineStream`), whatever pace the server keeps.
     """
     start = time.monotonic()
-    token = _deadline.set(start + limits.deadline)
-    try:
+    with request_deadline(limits.deadline):
         return _fetch(client, url, etag, last_modified, limits, start)
-    finally:
-        _deadline.reset(token)
 
 
 def _fetch(

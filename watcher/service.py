@@ -204,17 +204,13 @@ class Worker:
 
     def hook_client(self) -> httpx.Client:
         """The client digests are sent with, made on first use: its TLS context (the CA bundle
-        read) need not delay the first fetch. Webhook endpoints are the operator's own config,
-        so it is a plain client, without the private-address guard that protects feed fetching."""
+        read) need not delay the first fetch. Each webhook part is bounded by a deadline; webhook
+        endpoints are the operator's own config, so no private-address guard as for feeds."""
         with self._hook_lock:
             if self._hook_client is None:
-                import httpx
+                from watcher.deliver.webhook import make_webhook_client
 
-                self._hook_client = httpx.Client(
-                    headers={"User-Agent": self._user_agent},
-                    timeout=httpx.Timeout(30.0, connect=10.0),
-                    trust_env=False,
-                )
+                self._hook_client = make_webhook_client(self._user_agent)
             return self._hook_client
 
     # -- lifecycle -------------------------------------------------------------------------
