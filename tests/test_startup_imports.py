@@ -12,6 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.feedserver import FeedServer
 from watcher.imports import import_without
 
@@ -32,6 +34,8 @@ NOT_BEFORE_FIRST_FETCH = [
     "watcher.store.models",
     "watcher.store.items",
     "watcher.store.outbox",
+    "watcher.store.feed_views",  # what `feeds list` and the health check read
+    "watcher.values_stored",  # digests' and stored items' values (exported by watcher.values)
     "watcher.deliver",
     "watcher.digest",
     "watcher.web.app",
@@ -44,6 +48,7 @@ NOT_BEFORE_FIRST_FETCH = [
     "rapidfuzz",
     "tomlkit",
     "trio",
+    "anyio",  # httpcore's async support; the web side's starlette imports it when it is served
     "httpx._main",
     "rich",  # off a terminal: the consoles are made when first printed to (watcher.console)
     "multiprocessing",
@@ -88,6 +93,71 @@ def test_importing_the_cli_loads_no_command_group_or_later_stage() -> None:
     assert "watcher.cli" in loaded
     assert sorted(m for m in NOT_BEFORE_FIRST_FETCH if m in loaded) == []
     assert result["built"] == []
+
+
+def test_loading_a_config_builds_one_validator_and_its_defaults_are_the_sections_own(tmp_path: Path) -> None:
+    """Sections left out are validated by Settings' validator from an empty table: none of their
+    models builds a validator of its own, and each is what the model makes by itself."""
+    config = tmp_path / "watcher.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "w.db"}"\n', encoding="utf-8")
+    done = _python(
+        "-c",
+        textwrap.dedent(f"""
+        import json, pathlib, watcher.config as c
+        s = c.load_settings(pathlib.Path({str(config)!r}))
+        models = [c.Settings, c.PollingSettings, c.SmtpSettings, c.RetentionSettings, c.LoggingSettings]
+        built = [m.__name__ for m in models if m.__pydantic_complete__]
+        print(json.dumps({{"built": built, "smtp": s.smtp.model_dump(), "polling": s.polling.model_dump(),
+                          "retention": s.retention.model_dump(), "logging": s.logging.model_dump(),
+                          "set": sorted(s.model_fields_set)}}))
+        """),
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["built"] == ["Settings"]
+    from watcher.config import LoggingSettings, PollingSettings, RetentionSettings, Settings, SmtpSettings
+
+    assert result["smtp"] == SmtpSettings().model_dump()
+    assert result["polling"] == PollingSettings().model_dump()
+    assert result["polling"]["user_agent"].startswith("watcher/")
+    assert result["retention"] == RetentionSettings().model_dump()
+    assert result["logging"] == LoggingSettings().model_dump()
+    assert result["set"] == ["database", "source"]
+    # Each Settings gets sections of its own, and each profile its own empty tables.
+    a, b = Settings(), Settings()
+    assert a.smtp == b.smtp and a.smtp is not b.smtp and a.polling is not b.polling
+    from watcher.profiles.spec import ProfileSpec
+
+    one, two = ProfileSpec(anchors={"libya": 2.0}), ProfileSpec(anchors={"libya": 2.0})
+    one.terms["ceasefire"] = 1.0
+    one.exclude.append("lebanon")
+    assert two.terms == {} and two.exclude == [] and two.origin == {} and two.ambiguous == {}
+
+
+def test_the_version_is_the_installed_metadata_s() -> None:
+    """`watcher.version()` reads the Version field from the metadata's header lines only."""
+    from importlib.metadata import version as metadata_version
+
+    from watcher import version
+
+    assert version() == metadata_version("watcher")
+
+
+def test_the_values_of_digests_and_stored_items_load_when_named() -> None:
+    done = _python(
+        "-c",
+        "import sys, watcher.values as v; print('watcher.values_stored' in sys.modules); "
+        "from watcher.values import Digest, DigestItem, FeedbackLinks, StoredItem; "
+        "import watcher.values_stored as s; "
+        "print(Digest is s.Digest and DigestItem is s.DigestItem and FeedbackLinks is s.FeedbackLinks "
+        "and StoredItem is s.StoredItem); print(sorted(v.__all__) == sorted(set(v.__all__)))",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True", "True"]
+    import watcher.values
+
+    with pytest.raises(AttributeError, match="NoSuchValue"):
+        watcher.values.NoSuchValue  # noqa: B018
 
 
 def test_run_once_fetches_before_loading_the_rest_and_then_does_the_whole_cycle(tmp_path: Path) -> None:

@@ -385,12 +385,14 @@ class WebSettings(_Strict):
 
 
 class Settings(_Strict):
-    # Factories, not instances: an instance made here would build its model's validator at import.
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    polling: PollingSettings = Field(default_factory=PollingSettings)
-    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
-    retention: RetentionSettings = Field(default_factory=RetentionSettings)
-    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    # A section left out is an empty table validated by Settings' own validator: not an instance
+    # made here (that would build its model's validator at import), nor a factory (each would build
+    # its model's validator a second time, apart from Settings', when a config leaves it out).
+    database: DatabaseSettings = Field(default={}, validate_default=True)
+    polling: PollingSettings = Field(default={}, validate_default=True)
+    smtp: SmtpSettings = Field(default={}, validate_default=True)
+    retention: RetentionSettings = Field(default={}, validate_default=True)
+    logging: LoggingSettings = Field(default={}, validate_default=True)
     feeds: list[FeedSettings] = []
     profiles: dict[str, ProfileSpec] = {}
     digests: list[DigestSettings] = []

@@ -31,10 +31,11 @@ if TYPE_CHECKING:
     import httpx
 else:
     # Optional extras these two import when they are installed, that watcher never uses: httpcore's
-    # trio support (for async code; trio is in the dev environment, for selenium, not in production)
-    # and httpx's command-line client (click, rich.syntax, Pygments). Together they were about a
-    # third of the imports before `watcher run`'s first fetch. The service imports httpx here first.
-    httpcore = import_without("httpcore", "trio")
+    # trio and anyio support (for async code; trio is in the dev environment, for selenium, not in
+    # production; anyio comes with the web side's starlette, which does not use httpcore) and httpx's
+    # command-line client (click, rich.syntax, Pygments). Together they were about a third of the
+    # imports before `watcher run`'s first fetch. The service imports httpx here first.
+    httpcore = import_without("httpcore", "trio", "anyio")
     httpx = import_without("httpx", "httpx._main")
 
 __all__ = [

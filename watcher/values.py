@@ -2,13 +2,22 @@
 
 Stages never reach into each other's internals; they hand these over instead.
 All values are immutable so pure stages can share them freely.
+
+The values of digests and of stored items (``FeedbackLinks``, ``DigestItem``, ``Digest``,
+``StoredItem``) are defined in :mod:`watcher.values_stored` and exported here on first use
+(PEP 562): `watcher run` reaches its first fetch without defining them (each frozen dataclass
+compiles its generated methods when defined, ~1 ms apiece).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from watcher.values_stored import Digest, DigestItem, FeedbackLinks, StoredItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,73 +98,16 @@ def _score_builder() -> Callable[
 new_score = _score_builder()
 
 
-@dataclass(frozen=True, slots=True)
-class FeedbackLinks:
-    """A digest item's two signed feedback links (see :mod:`watcher.web.tokens`)."""
+_STORED = ("FeedbackLinks", "DigestItem", "Digest", "StoredItem")
 
-    relevant: str
-    not_relevant: str
+__all__ = ["Digest", "DigestItem", "Entry", "FeedbackLinks", "ParsedFeed", "Score", "StoredItem", "new_score"]
 
 
-@dataclass(frozen=True, slots=True)
-class DigestItem:
-    """One story in a digest; duplicates from other feeds fold into ``also``."""
+def __getattr__(name: str) -> Any:
+    if name not in _STORED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import watcher.values_stored as stored
 
-    match_id: int
-    profile: str
-    title: str
-    link: str | None
-    source: str | None
-    published: datetime
-    excerpt: str  # plain text, already shortened
-    score: float
-    terms: tuple[str, ...]
-    also: tuple[tuple[str, str | None], ...] = ()  # (source, link) of the same story elsewhere
-    extra_match_ids: tuple[int, ...] = ()  # matches folded into this item
-    feedback: FeedbackLinks | None = None  # set when the web side is configured
-
-
-@dataclass(frozen=True, slots=True)
-class Digest:
-    """A rendered-to-be digest: what one send carries."""
-
-    name: str
-    key: str  # idempotency key, stable across retries
-    created: datetime
-    items: tuple[DigestItem, ...]
-    profiles: tuple[str, ...] = field(default=())
-    timezone: str = "UTC"  # the digest's own: dates are shown to readers in it
-
-    def with_feedback(self, links: Callable[[int], FeedbackLinks] | None) -> Digest:
-        """The same digest with each item's feedback links (by its match id); unchanged when None."""
-        if links is None:
-            return self
-        items = tuple(replace(it, feedback=links(it.match_id)) for it in self.items)
-        return replace(self, items=items)
-
-    @property
-    def match_ids(self) -> tuple[int, ...]:
-        out: list[int] = []
-        for item in self.items:
-            out.append(item.match_id)
-            out.extend(item.extra_match_ids)
-        return tuple(out)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredItem:
-    """A stored entry as one profile saw it: what a backtest re-scores (see watcher.profiles.backtest)."""
-
-    id: int  # entry id
-    title: str
-    summary: str
-    source: str | None  # as the scorer got it (the feed's title), for exclude_sources
-    link: str | None
-    published: datetime
-    match_id: int | None = None  # this profile's stored match, None when it did not match
-    stored_score: float | None = None  # the match's score when it was stored
-    verdict: str | None = None  # a reader's verdict on that match: relevant | not_relevant
-
-    @property
-    def matched(self) -> bool:
-        return self.match_id is not None
+    value = getattr(stored, name)
+    globals()[name] = value
+    return value

@@ -58,13 +58,16 @@ class ProfileSpec(BaseModel):
     description: str = ""
     threshold: float = Field(default=2.0, ge=0.0)
     anchors: dict[str, float]
-    terms: dict[str, float] = Field(default_factory=dict)
-    ambiguous: dict[str, list[str]] = Field(default_factory=dict)
-    exclude: list[str] = Field(default_factory=list)
-    exclude_sources: list[str] = Field(default_factory=list)
+    # Empty defaults as values, not factories: pydantic copies a mutable default for each instance
+    # all the same, and a factory costs its validator build an `inspect.signature` of `dict` or
+    # `list`, which tokenizes their text signature (~1 % of `watcher run`'s start-up, issue 14).
+    terms: dict[str, float] = {}
+    ambiguous: dict[str, list[str]] = {}
+    exclude: list[str] = []
+    exclude_sources: list[str] = []
     context_cap: float = Field(default=4.0, ge=0.0)  # the most that context terms can add
-    aboutness: dict[str, float] = Field(default_factory=dict)
-    origin: dict[str, list[str]] = Field(default_factory=dict)
+    aboutness: dict[str, float] = {}
+    origin: dict[str, list[str]] = {}
 
     @field_validator("anchors")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -12,6 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from watcher.store.db import dialect_insert
 from watcher.store.tables import entries as entry_table
 from watcher.store.tables import feeds as feed_table
+
+if TYPE_CHECKING:  # what the listing and health commands get, defined when they ask
+    from watcher.store.feed_views import FeedView, Health
 
 ACTIVE = ("ok", "error", "backoff")
 
@@ -30,21 +34,6 @@ class FeedClaim:
     error_count: int
     ttl_minutes: int | None
     poll_interval_s: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FeedView:
-    id: int
-    url: str
-    name: str | None
-    title: str | None
-    origin: str
-    status: str
-    entries: int
-    last_success: datetime | None
-    last_error: str | None
-    error_count: int
-    next_poll: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +156,8 @@ def remove_feed(engine: Engine, url: str) -> str | None:
 
 
 def list_feeds(engine: Engine) -> list[FeedView]:
+    from watcher.store.feed_views import FeedView
+
     e = entry_table.c
     counts = select(e.feed_id, func.count().label("n")).group_by(e.feed_id).subquery()
     f = feed_table.c
@@ -304,13 +295,6 @@ def record_outcomes(engine: Engine, owner: str, outcomes: Iterable[tuple[FeedCla
             pass  # the new URL is already followed as its own feed; keep both rows as they are
 
 
-@dataclass(frozen=True, slots=True)
-class Health:
-    feeds: dict[str, int]  # status -> count (removed feeds left out)
-    due: int  # active feeds whose next poll has come
-    last_poll: datetime | None
-
-
 def followed_count(engine: Engine) -> int:
     """Feeds followed, whether from the config or added on the command line."""
     with engine.connect() as conn:
@@ -327,6 +311,8 @@ def _shown_status(status: str, last_polled: datetime | None) -> str:
 
 
 def health(engine: Engine, now: datetime) -> Health:
+    from watcher.store.feed_views import Health
+
     with engine.connect() as conn:
         shown = case(
             (and_(feed_table.c.status == "ok", feed_table.c.last_polled_at.is_(None)), literal("new")),

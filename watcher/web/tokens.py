@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from watcher.config import ConfigError, Settings
-from watcher.values import FeedbackLinks
+
+if TYPE_CHECKING:
+    from watcher.values import FeedbackLinks
 
 SECRET_ENV = "WATCHER_WEB_SECRET"
 MIN_SECRET_CHARS = 16
@@ -22,7 +25,7 @@ NOT_RELEVANT = "not_relevant"
 _CODES = {RELEVANT: "r", NOT_RELEVANT: "n"}  # short codes keep links short
 _VERDICTS = {code: verdict for verdict, code in _CODES.items()}
 
-LinkMaker = Callable[[int], FeedbackLinks]
+LinkMaker = Callable[[int], "FeedbackLinks"]  # the values of digests load when links are made
 
 
 class BadToken(Exception):
@@ -56,6 +59,8 @@ class FeedbackSigner:
 
     def links(self, base_url: str) -> LinkMaker:
         """match id → its two feedback links under ``base_url``."""
+        from watcher.values import FeedbackLinks
+
         base = base_url.rstrip("/")
 
         def make(match_id: int) -> FeedbackLinks:
