@@ -26,8 +26,8 @@ from watcher.profiles.aboutness import (
     _listed,
     country_matcher,
 )
-from watcher.profiles.scorer import ANCHOR, code_set_cap
-from watcher.profiles.text import _NON_WORD, _POSSESSIVE, fold, normalize
+from watcher.profiles.scorer import ANCHOR, _first_word, code_set_cap
+from watcher.profiles.text import _NON_WORD, _POSSESSIVE, ascii_spaced, fold, normalize, plain_punctuation
 from watcher.values import Score, new_score
 
 REPO = Path(__file__).resolve().parents[1]
@@ -321,3 +321,92 @@ def test_typographic_punctuation_takes_the_ascii_path_to_the_same_words() -> Non
 
 def _plain_only(text: str) -> bool:
     return all(c.isascii() or c in "’‘…–—“”" for c in text)
+
+
+# --- the first look at ASCII text, before `normalize` ---------------------------------------------
+
+FIRST_LOOK_TEXTS = [
+    ("The White-House; white,  house. WHITE HOUSE", "al-Qaeda's AL QAEDAS al  qaeda; Haftar's men"),
+    ("Libya's", "LIBYA’S “army” — libya'S; x'libya; 'libya' (Libya) Libya_x libya2"),
+    ("U.N. Support Mission", "United  Nations Support, Mission; the united-nations support mission’s"),
+    ("Trump’s tweets…", "trumpcard; TRUMP cards – Trumps; a\ttrump\nb"),
+    ("AL QAEDAISTS", "meet"),  # only the phrase's last word is longer (the prefix)
+    ("Ünïcode Libya", "Erdoğan in Tripoli"),  # not ASCII after the punctuation: the full steps
+]
+
+
+def _scores_by_the_full_steps(scorer, title: str, summary: str, source: str | None) -> list[Score]:
+    """What `Scorer.score` gave before the first look: `normalize`, then the anchors' automaton."""
+    out = list(scorer._zeros)
+    head = title.rstrip("… .")
+    text = normalize(summary if head and summary.startswith(head) else f"{title} \n {summary}")
+    anchored: set[int] = set()
+    for _, pids in scorer._anchors.iter(text):
+        anchored |= pids
+    if not anchored:
+        return out
+    matches = scorer._keys_in(text)
+    item = ItemText(title, summary, (text, matches, scorer._country_keys))
+    for idx in sorted(anchored):
+        prof = scorer._profiles[idx]
+        score = scorer._score_common(prof, {key for _, key in matches}, title, summary, source, item)
+        if score is None:
+            found = [prof.groups[key] for _, key in matches if key in prof.groups]
+            score = scorer._score_one(prof, found, title, summary, source, item)
+        out[idx] = score
+    return out
+
+
+def test_the_first_look_before_normalize_gives_every_score_the_full_steps_give(
+    profiles: dict[str, ProfileSpec],
+) -> None:
+    """ASCII items are first looked at without `normalize` (one word of each anchor key in the
+    lower-cased text, other bytes spaces); anchored profiles then come from the key scan. Every
+    Score is what `normalize` and the anchors' own automaton give, for anchors of one word,
+    phrases, prefixes and phrases ending in a prefix."""
+    phrases = ProfileSpec(
+        anchors={"white house": 2.0, "united nations support mission": 2.0, "al qaeda*": 2.0, "trump": 1.0},
+        terms={"mission": 0.5, "support": 0.5},
+        threshold=1.0,
+    )
+    scorer = compile_profiles({**profiles, "phrases": phrases})
+    reference = compile_profiles({**profiles, "phrases": phrases})
+    items = [*((t, s, "Reuters") for t, s in FIRST_LOOK_TEXTS + ODD_TEXTS), *_dev_texts(4000)]
+    looked = skipped = 0
+    for title, summary, source in items:
+        fresh = _scores_by_the_full_steps(reference, title, summary, source)
+        got = scorer.score(title, summary, source)
+        assert got == fresh, (title, summary)
+        assert [repr(s) for s in got] == [repr(s) for s in fresh]
+        head = title.rstrip("… .")
+        raw = summary if head and summary.startswith(head) else f"{title} \n {summary}"
+        plain = plain_punctuation(raw)
+        if plain.isascii():
+            hit = next(scorer._first_words.iter(ascii_spaced(plain)), None) is not None
+            looked += 1
+            skipped += not hit
+            if not hit:  # the look may pass an item without anchors, never miss one
+                assert next(scorer._anchors.iter(normalize(raw)), None) is None, (title, summary)
+    assert looked > 3000 and skipped > 1000, (looked, skipped)
+    for title, summary in FIRST_LOOK_TEXTS[:4]:  # each has an anchor, in spellings to look past
+        assert any(s.hits for s in scorer.score(title, summary)), title
+
+
+def test_each_normalized_word_is_a_spaced_word_of_the_ascii_text() -> None:
+    """`ascii_spaced` keeps every word `normalize` makes (and more: the s of a possessive)."""
+    texts = [f"{t} \n {s}" for t, s, _ in _dev_texts(3000)] + [f"{t} \n {s}" for t, s in FIRST_LOOK_TEXTS]
+    texts += ["It'S O'Neil's 's_x x's_y", "", "'s", "a--b__c", "A1b2 C3'S"]
+    checked = 0
+    for text in texts:
+        plain = plain_punctuation(text)
+        if plain.isascii():
+            spaced = ascii_spaced(plain)
+            assert spaced.startswith(" ") and spaced.endswith(" ") and len(spaced) == len(plain) + 2
+            words = set(spaced.split())
+            assert set(normalize(text).split()) <= words, text
+            checked += 1
+    assert checked > 2500
+    assert _first_word(" white house ") == " white "
+    assert _first_word(" united nations support mission ") == " nations "  # the longest word
+    assert _first_word(" al qaeda") == " al "  # a phrase ending in a prefix: a whole word of it
+    assert _first_word(" haftar") == " haftar"

@@ -39,7 +39,14 @@ import ahocorasick
 
 from watcher.profiles.aboutness import ItemText, KeyTable, Matcher, SignalWeights, country_matcher, read
 from watcher.profiles.spec import REGEX_PREFIX, ProfileSpec
-from watcher.profiles.text import fold, inflections, normalize, normalize_term
+from watcher.profiles.text import (
+    ascii_spaced,
+    fold,
+    inflections,
+    normalize,
+    normalize_term,
+    plain_punctuation,
+)
 from watcher.values import Score, new_score
 
 ANCHOR, TERM, VETO, EXCLUDE = 0, 1, 2, 3
@@ -217,8 +224,17 @@ class Scorer:
         self._anchors = ahocorasick.Automaton()
         for key, pids in anchor_keys.items():
             self._anchors.add_word(key, frozenset(pids))
+        # An ASCII item (once its typographic punctuation is ASCII) is first scanned for one word of
+        # each anchor key in its lower-cased text with every other byte a space (`ascii_spaced`),
+        # which needs no `normalize` (see `_first_word`).
+        self._first_words = ahocorasick.Automaton()
+        for key in {_first_word(key) for key in anchor_keys}:
+            self._first_words.add_word(key, key)
+        # The profiles each anchor key (by its number in the key scan) anchors.
+        self._anchored_by = {key_ids[key]: frozenset(pids) for key, pids in anchor_keys.items()}
         if anchor_keys:
             self._anchors.make_automaton()
+            self._first_words.make_automaton()
         self._empty = not anchor_keys
 
     def score(self, title: str, summary: str, source: str | None = None) -> list[Score]:
@@ -228,20 +244,33 @@ class Scorer:
             return out
         # Feeds often open the summary with the title: scan that text once.
         head = title.rstrip("… .")
-        text = normalize(summary if head and summary.startswith(head) else f"{title} \n {summary}")
+        raw = summary if head and summary.startswith(head) else f"{title} \n {summary}"
         anchored: frozenset[int] | None = None
-        for _, pids in self._anchors.iter(text):
-            anchored = pids if anchored is None else anchored | pids
-        if anchored is None:
-            return out  # context terms alone never score: the shared zero Score is the answer
-        # Every profile's keys and every country name in the text, by end, the longer first (the
-        # order of a profile's own automaton: in `_score_one` the first excluded word names the reason).
-        automaton = self._key_automaton if self._key_automaton is not None else self._key_scan()
-        matches = list(automaton.iter(text))
+        # Typographic punctuation as `normalize` makes it ASCII (most non-ASCII in news text).
+        plain = raw if raw.isascii() else plain_punctuation(raw)
+        if plain.isascii():
+            # Most items: no word of any anchor occurs, and the answer comes without `normalize`.
+            if next(self._first_words.iter(ascii_spaced(plain)), None) is None:
+                return out  # context terms alone never score: the shared zero Score is the answer
+            text = normalize(plain)  # (the same as of `raw`)
+            matches = self._keys_in(text)
+            # A summary that repeats its title repeats its keys: each profile looks each one up once.
+            distinct = set(map(_second, matches))
+            anchored_by = self._anchored_by
+            hit = anchored_by.keys() & distinct
+            if not hit:
+                return out  # a word of an anchor, but no anchor
+            anchored = frozenset().union(*map(anchored_by.__getitem__, hit))
+        else:
+            text = normalize(raw)
+            for _, pids in self._anchors.iter(text):
+                anchored = pids if anchored is None else anchored | pids
+            if anchored is None:
+                return out
+            matches = self._keys_in(text)
+            distinct = set(map(_second, matches))
         # The item's words, country names, first sentence, read once for every profile.
         item = ItemText(title, summary, (text, matches, self._country_keys))
-        # A summary that repeats its title repeats its keys: each profile looks each one up once.
-        distinct = set(map(_second, matches))
         for idx in anchored:
             prof = self._profiles[idx]
             score = self._score_common(prof, distinct, title, summary, source, item)
@@ -251,6 +280,12 @@ class Scorer:
                 score = self._score_one(prof, found, title, summary, source, item)
             out[idx] = score
         return out
+
+    def _keys_in(self, text: str) -> list[tuple[int, int]]:
+        """Every profile's keys and every country name in ``text``, by end, the longer first (the
+        order of a profile's own automaton: in `_score_one` the first excluded word names the reason)."""
+        automaton = self._key_automaton if self._key_automaton is not None else self._key_scan()
+        return list(automaton.iter(text))
 
     def _key_scan(self) -> ahocorasick.Automaton:
         """Every profile's keys (anchors, context, vetoes, exclusions) and the country names' forms."""
@@ -433,6 +468,24 @@ class Scorer:
         reason = None if matched else f"below threshold ({deciding:.2f} < {threshold:g})"
         rounded = tuple([(t, round(c, 4)) for t, c in hits])
         return Score(prof.name, round(total, 4), matched, rounded, reason, signals)
+
+
+def _first_word(key: str) -> str:
+    """What `ascii_spaced` text holds wherever ``key`` occurs in the `normalize` of the same ASCII text.
+
+    `normalize` of ASCII text is its lower-cased runs of letters and digits (less the s of a
+    possessive) between single spaces; `ascii_spaced` keeps every run, lower-cased, between one or more
+    spaces. So each whole word of a key is there between spaces, and a key's last word when it is a
+    prefix (" haftar") after one: of several, the longest (rarer, so fewer items take the full scan).
+    """
+    words = key.split()
+    if not words:
+        return key  # (no such key is made; a space is in every `ascii_spaced` text)
+    if key.endswith(" "):
+        return f" {max(words, key=len)} "
+    if len(words) == 1:
+        return key
+    return f" {max(words[:-1], key=len)} "
 
 
 def _terms_worth(prof: _Compiled, codes: list[int]) -> tuple[float, float, tuple[tuple[str, float], ...]]:

@@ -29,7 +29,7 @@ def fold(text: str) -> str:
     if not text.isascii():
         # Typographic punctuation (most non-ASCII in news text) to ASCII first: str.replace is fast,
         # and most text then stays on the fast path.
-        text = _plain_punctuation(text)
+        text = plain_punctuation(text)
         if not text.isascii():
             text = _strip_accents(text)
     return text
@@ -39,7 +39,7 @@ def _strip_accents(text: str) -> str:
     return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
 
 
-def _plain_punctuation(text: str) -> str:
+def plain_punctuation(text: str) -> str:
     """Typographic quotes, dashes and ellipses as ASCII (none of them has a case)."""
     text = text.replace("’", "'").replace("‘", " ").replace("…", " ").replace("–", " ")
     return text.replace("—", " ").replace("“", " ").replace("”", " ")
@@ -50,7 +50,7 @@ def normalize(text: str) -> str:
     if not text.isascii():
         # `fold`'s punctuation step first (punctuation has no case, so before or after lower-casing
         # is the same): text whose only non-ASCII was typographic punctuation takes the ASCII path.
-        text = _plain_punctuation(text)
+        text = plain_punctuation(text)
     if text.isascii():  # folding is lower-casing, which the byte table does
         if "'s" in text or "'S" in text:
             text = _CASED_POSSESSIVE.sub(" ", text)
@@ -66,6 +66,15 @@ def normalize(text: str) -> str:
 def _ascii_tokens(text: str) -> str:
     """ASCII text's words, lower-cased, each between single spaces: a few C calls on its bytes."""
     return (b" " + b" ".join(text.encode().translate(_ASCII_LOWER_SPACES).split()) + b" ").decode()
+
+
+def ascii_spaced(text: str) -> str:
+    """ASCII text lower-cased with every byte but a letter or digit a space, and a space at both ends.
+
+    Each word of `normalize` of the same text is in it between spaces (one or more: nothing is
+    collapsed, and the s of a possessive stays a word), for a cheap first look at ASCII text.
+    """
+    return f" {text} ".encode().translate(_ASCII_LOWER_SPACES).decode()
 
 
 def normalize_term(term: str) -> str:
