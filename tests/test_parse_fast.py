@@ -64,8 +64,13 @@ def test_whole_corpus_same_entries_both_paths() -> None:
                     differences[name].append(f"{row['path']}: {getattr(a, name)!r} != {getattr(b, name)!r}")
                     agree = False
             same += agree
-        if reason in ("fast", "json") and slow.problem is None:
-            assert (fast.title, fast.link, fast.ttl_minutes) == (slow.title, slow.link, slow.ttl_minutes), row
+        if reason in ("fast", "json"):  # the feed's fields and the problem too (an encoding override's note)
+            assert (fast.title, fast.link, fast.ttl_minutes, fast.problem) == (
+                slow.title,
+                slow.link,
+                slow.ttl_minutes,
+                slow.problem,
+            ), row
     report = [
         f"{total} entries in {len(rows)} files; {same} agree on {', '.join(FIELDS)} ({same / total:.2%})"
     ]
@@ -236,7 +241,6 @@ def test_legacy_encodings_decoded_once_then_fast(body: bytes, content_type: str 
 @pytest.mark.parametrize(
     ("body", "content_type", "reason"),
     [
-        (RSS.replace(b"Wire", b"Wire \xff"), None, "encoding"),
         (RSS.replace(b'encoding="utf-8"', b'encoding="utf-16"'), None, "xml"),  # decodes to nonsense
         (RSS.replace(b"<title>B</title>", b"<title>B &amp; C</title"), None, "xml"),
         (RSS.replace(b"<title>B</title>", b"<title>B &eacute;</title>"), None, "xml"),
@@ -251,7 +255,6 @@ def test_legacy_encodings_decoded_once_then_fast(body: bytes, content_type: str 
         (b'<?xml version="1.0"?><opml><body/></opml>', None, "root"),
     ],
     ids=[
-        "invalid-utf-8",
         "utf-16-declared",
         "broken",
         "html-entity",
@@ -267,6 +270,57 @@ def test_untrusted_bodies_go_to_feedparser(body: bytes, content_type: str | None
     assert _reason(body, url, content_type) == reason
     slow, fast = _both(body, url, content_type)
     assert fast == slow  # the fallback is feedparser itself: nothing lost, nothing different
+
+
+# Encodings feedparser overrides: the body is decoded by another encoding than the declared (or
+# sent) one. Both paths read the same UTF-8 result, so the fast path reads it, and words the
+# override as feedparser's path does, ahead of the entry cap's note.
+CP1252_AS_UTF8 = RSS.replace(b"<title>B</title>", b"<title>\x93B\x94 \xe9t\xe9 \x80</title>")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "cap"),
+    [
+        (RSS.replace(b"Wire", b"Wire \xff"), None, None),
+        (CP1252_AS_UTF8, None, None),
+        (CP1252_AS_UTF8, None, 1),
+        (CP1252_AS_UTF8, "application/rss+xml; charset=utf-8", None),
+        (CP1252_AS_UTF8, "text/plain; charset=utf-8", 2),
+        (CP1252_AS_UTF8.replace(b'encoding="utf-8"', b""), "application/xml", None),
+    ],
+    ids=["invalid-utf-8", "windows-1252", "capped", "sent-utf-8", "text-plain", "undeclared"],
+)
+def test_encoding_overrides_read_by_the_fast_path(
+    body: bytes, content_type: str | None, cap: int | None
+) -> None:
+    url = "https://feeds.example/f.xml"
+    assert _reason(body, url, content_type) == "fast"
+    slow = parse_feed(body, url=url, content_type=content_type, now=NOW, parser="feedparser", max_entries=cap)
+    fast = parse_feed(body, url=url, content_type=content_type, now=NOW, parser="fast", max_entries=cap)
+    assert fast.entries and fast == slow
+    assert (fast.problem or "").startswith("wrong character encoding declared: ")
+    if body is CP1252_AS_UTF8 and cap is None:
+        assert fast.entries[1].title == "\u201cB\u201d \xe9t\xe9 \u20ac"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "fastfeedparser/benchmark_data/9e0834333e854116",
+        "feedjira-2009/spec/sample_feeds/IanLandsmansWeblogv20.xml",
+    ],
+    ids=["declared-utf-16", "declared-utf-8"],
+)
+@pytest.mark.parametrize("cap", [None, 3], ids=["all", "capped"])
+def test_corpus_encoding_overrides_read_by_the_fast_path(path: str, cap: int | None) -> None:
+    """The corpus's two overrides (a UTF-8 feed declaring UTF-16, a Windows-1252 one declaring UTF-8)."""
+    body = (need_shared("corpus", "feeds") / path).read_bytes()
+    url = f"https://corpus.invalid/{path}"
+    assert _reason(body, url) == "fast"
+    slow = parse_feed(body, url=url, now=NOW, parser="feedparser", max_entries=cap)
+    fast = parse_feed(body, url=url, now=NOW, parser="fast", max_entries=cap)
+    assert fast == slow and len(fast.entries) == (cap or len(slow.entries)) >= 3
+    assert (fast.problem or "").startswith("wrong character encoding declared: ")
 
 
 def test_fallback_keeps_legacy_text() -> None:

@@ -600,9 +600,19 @@ def _parse_fast(
 
 
 def _trusted_encoding(xml_in: XmlInput) -> bool:
-    """Decoded without a doubt: an encoding found, and no note on it beyond a missing Content-Type."""
+    """Decoded: an encoding found. Both paths then read the same UTF-8 bytes (feedparser's parse
+    of them is a plain UTF-8 one, whatever the body was decoded from), so an encoding feedparser
+    had to override (declared UTF-16 but read as UTF-8, invalid UTF-8 read as Windows-1252) is no
+    reason for feedparser: the fast path words the override as feedparser's path does
+    (:func:`_encoding_note`). A body no encoding decoded stays raw bytes: feedparser's."""
+    return bool(xml_in.encoding)
+
+
+def _encoding_note(xml_in: XmlInput, body: bytes) -> str | None:
+    """The problem feedparser's path reports for a document it parses without error: the note on
+    its encoding (an override), not a missing or odd Content-Type."""
     problem = xml_in.encoding_problem
-    return bool(xml_in.encoding) and (problem is None or _is_quirk(problem))
+    return None if problem is None or _is_quirk(problem) else _describe_bozo(problem, body)
 
 
 def fast_path_refusal(body: bytes, url: str | None = None, content_type: str | None = None) -> str | None:
@@ -640,12 +650,15 @@ def _parse_xml(
     document, total = xml_in.body, None
     if max_entries is not None:
         document, total = cut_excess_entries(document, max_entries * PARSE_ENTRIES_FACTOR)
-    # Both paths read the same decoded bytes; a body whose encoding feedparser had to guess or
-    # override keeps feedparser, which also words that problem.
+    # Both paths read the same decoded bytes (an encoding override included); a body that no
+    # encoding decoded keeps feedparser.
     if parser == "fast" and _trusted_encoding(xml_in):
         fast = _parse_fast(document, url, xml_in.content_type, now, max_entries)
         if fast is not None:
-            if total is not None and max_entries is not None and total > max_entries:
+            note = _encoding_note(xml_in, body)  # outranks the cap's note, as in feedparser's path
+            if note is not None:
+                fast = dataclasses.replace(fast, problem=note)
+            elif total is not None and max_entries is not None and total > max_entries:
                 fast = dataclasses.replace(fast, problem=_capped_note(total, max_entries))
             return fast
     import feedparser  # imported on first use: it costs start-up time, and the fast path rarely needs it
