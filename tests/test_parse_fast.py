@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import urllib.parse
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
@@ -168,13 +169,51 @@ ATOM_CONTENT = b"""<?xml version="1.0" encoding="utf-8"?>
 </feed>"""
 
 
-@pytest.mark.parametrize("body", [CONTENT_ORDERS, ATOM_CONTENT], ids=["rss", "atom"])
+# Inline XHTML content (child elements) is checked at once and read only when it is the summary.
+ATOM_MARKUP = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+<entry><id>1</id><title>a</title><content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>only
+ <b>content</b></p></div></content></entry>
+<entry><id>2</id><title>b</title><summary>the summary</summary><content type="xhtml"><div
+ xmlns="http://www.w3.org/1999/xhtml"><p>unused <i>markup</i> &amp; more</p></div></content></entry>
+<entry><id>3</id><title>c</title><content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">first
+ <em>caf\xc3\xa9</em></div></content><summary>then the summary</summary></entry>
+<entry><id>4</id><title>d</title><summary></summary><content type="xhtml"><div
+ xmlns="http://www.w3.org/1999/xhtml">after an <b>empty</b> summary</div></content></entry>
+<entry><id>5</id><title>e</title><content type="application/xhtml+xml"><p xmlns="http://www.w3.org/1999/xhtml">a
+ paragraph</p><p xmlns="http://www.w3.org/1999/xhtml">and <b>another</b></p></content></entry>
+</feed>"""
+
+
+@pytest.mark.parametrize(
+    "body", [CONTENT_ORDERS, ATOM_CONTENT, ATOM_MARKUP], ids=["rss", "atom", "atom-markup"]
+)
 def test_content_read_only_when_it_is_the_summary(body: bytes) -> None:
     assert _reason(body, "https://feeds.example/f.xml") == "fast"
     slow, fast = _both(body, "https://feeds.example/f.xml")
     assert fast.entries == slow.entries
     assert len(fast.entries) == body.count(b"<guid>") + body.count(b"<id>")
     assert fast.entries[0].summary == "only content"
+    if body is ATOM_MARKUP:
+        summaries = [e.summary for e in fast.entries[1:]]
+        assert summaries == [
+            "the summary",
+            "then the summary",
+            "after an empty summary",
+            "a paragraph and another",
+        ]
+
+
+def test_unused_markup_content_is_still_checked() -> None:
+    """A <div> alone inside escaped (html) markup sends the body to feedparser, summary or not."""
+    body = ATOM_MARKUP.replace(b'<content type="xhtml"><div\n xmlns', b'<content type="html"><div\n xmlns', 1)
+    assert body != ATOM_MARKUP
+    assert _reason(body, "https://feeds.example/f.xml") == "structure"
+    slow, fast = _both(body, "https://feeds.example/f.xml")
+    assert fast == slow
+    binary = b'<content type="image/png"><div\n xmlns'
+    base64 = ATOM_MARKUP.replace(b'<content type="xhtml"><div\n xmlns', binary, 1)
+    assert _reason(base64, "https://feeds.example/f.xml") == "structure"
 
 
 # Entries where the usual parent (RSS's channel, the Atom feed) does not hold all of them: the
@@ -430,10 +469,26 @@ def test_base_scan_agrees_with_its_regex_on_the_corpus() -> None:
     assert len(paths) >= 270
     for path in paths:  # none has one (the generated soup below has): this is about "base" elsewhere
         body = path.read_bytes()
-        assert parse_fast._plain_base_attr(body) == _regex_base(body), path
+        assert parse_fast._base_attrs(body) == (_regex_base(body), b"xml:base" in body), path
 
 
-PIECES = [b"base", b"BASE", b"bas", b"e", b"xml:", b"=", b" ", b"\t", b"\n", b"\x0c", b"a", b'"', b"\xc3\xa9"]
+PIECES = [
+    b"base",
+    b"BASE",
+    b"bas",
+    b"e",
+    b"xml:",
+    b"xml",
+    b":",
+    b"=",
+    b" ",
+    b"\t",
+    b"\n",
+    b"\x0c",
+    b"a",
+    b'"',
+    b"\xc3\xa9",
+]
 
 
 def test_base_scan_agrees_with_its_regex_on_generated_soup() -> None:
@@ -442,5 +497,70 @@ def test_base_scan_agrees_with_its_regex_on_generated_soup() -> None:
     for _ in range(20_000):
         body = b"".join(rng.choice(PIECES) for _ in range(rng.randint(0, 10)))
         found += _regex_base(body)
-        assert parse_fast._plain_base_attr(body) == _regex_base(body), body
+        assert parse_fast._base_attrs(body) == (_regex_base(body), b"xml:base" in body), body
     assert found > 100  # with a preceding space and an "=" after: about 1 in 130
+    # both in one body, either first: the walk goes on past the first it finds
+    for body in (
+        b'<a xml:base="/x/"><b base="/y/"/>',
+        b'<b base = "/y/"/><a xml:base="/x/">',
+        b"xml:base\tbase=",
+    ):
+        assert parse_fast._base_attrs(body) == (True, True), body
+
+
+# _urljoin's shortcuts (absolute http(s) URLs, schemes without relative references) against
+# feedparser's way: _URI_FIXER, then urljoin, "" where urljoin refuses.
+def _feedparser_urljoin(base: str | None, uri: str) -> str:
+    uri = parse_fast._URI_FIXER.sub(r"\1\3", uri)
+    try:
+        return urllib.parse.urljoin(base or "", uri)
+    except ValueError:
+        return ""
+
+
+URI_PIECES = [
+    "tag:",
+    "urn:",
+    "yt:",
+    "TAG:",
+    "http:",
+    "HTTPS:",
+    "svn+ssh:",
+    "a",
+    "b.c",
+    "2025",
+    "/",
+    "//",
+    ":",
+    ",",
+]
+URI_PIECES += ["\t", "\n", " ", "[", "]", "?q", "#f", ";p", "\u2100", "\xe9", "-", "+", "."]
+BASES = [
+    None,
+    "",
+    "https://e.example/a/b",
+    "http://[bad/",
+    "https://[::1]/x",
+    "tag:e.example,2025:",
+    "https://e\u2100x/",
+]
+
+
+def test_urljoin_shortcuts_agree_with_urljoin() -> None:
+    rng = random.Random(15)
+    shortcut = 0
+    for _ in range(20_000):
+        uri = "".join(rng.choice(URI_PIECES) for _ in range(rng.randint(1, 6)))
+        if rng.random() < 0.5:
+            uri = rng.choice(["tag:", "urn:", "yt:"]) + uri
+        base = rng.choice(BASES)
+        shortcut += parse_fast._OPAQUE.fullmatch(uri) is not None
+        assert parse_fast._urljoin(base, uri) == _feedparser_urljoin(base, uri), (base, uri)
+    assert shortcut > 5_000
+    for base in BASES:  # the ids of the corpus's Atom feeds and YouTube's
+        for uri in (
+            "tag:blog.example,2025:1",
+            "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a",
+            "yt:video:x1",
+        ):
+            assert parse_fast._urljoin(base, uri) == _feedparser_urljoin(base, uri), (base, uri)

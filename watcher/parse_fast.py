@@ -110,6 +110,10 @@ _XML_DECL_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9
 _NOT_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")  # what bytes.lstrip() keeps
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.I)
 _URI_FIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
+# A scheme as urlsplit reads one, then no "/" (no authority, nothing for _URI_FIXER) and no tab or
+# line break anywhere (urlsplit drops those, which could make a "//" of what is left).
+_OPAQUE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):[^/\t\r\n][^\t\r\n]*")
+_RELATIVE_SCHEMES = frozenset(urllib.parse.uses_relative)
 _C1 = re.compile("[\x80-\x9f]")
 _CP1252 = {
     c: bytes([c]).decode("cp1252") for c in range(0x80, 0xA0) if c not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
@@ -251,10 +255,20 @@ def _content(el: Any, ctype: str) -> str:
     """The value feedparser gives a text construct: the text, or its inline markup."""
     if len(el) == 0:
         return (el.text or "").strip()
+    _check_markup(el, ctype)
+    return _inline(el)
+
+
+def _check_markup(el: Any, ctype: str) -> None:
+    """Markup this path does not read the way feedparser does (an element with children)."""
     if ctype not in ("application/xhtml+xml",) and not ctype.endswith("xml"):
         first = el[0]
         if len(el) == 1 and isinstance(first.tag, str) and first.tag.rsplit("}", 1)[-1].lower() == "div":
             raise Untrusted("structure", "a <div> inside escaped markup")  # feedparser drops it (TypePad)
+
+
+def _inline(el: Any) -> str:
+    """An element's text and inline markup (it has children), stripped."""
     out = [_escape(el.text or "")]
     _markup(el, out)
     return "".join(out).strip()
@@ -287,10 +301,16 @@ def _text_value(el: Any, default_type: str) -> tuple[str, str]:
     """(value, content type) of a text construct, as feedparser's pop_content gives them."""
     if not len(el):  # most: text only
         return _plain_text(el), _leaf_type(el, default_type)
+    ctype = _markup_type(el, default_type)
+    return _fix(_content(el, ctype)), ctype
+
+
+def _markup_type(el: Any, default_type: str) -> str:
+    """The content type of a text construct with child elements, checked."""
     ctype = _checked_type(el, default_type)
     if ctype not in _TEXT_TYPES and not ctype.endswith("xml"):
         ctype = "application/xhtml+xml"
-    return _fix(_content(el, ctype)), ctype
+    return ctype
 
 
 def _checked_type(el: Any, default_type: str) -> str:
@@ -308,9 +328,22 @@ def _leaf_type(el: Any, default_type: str) -> str:
 
 
 def _urljoin(base: str | None, uri: str) -> str:
-    """feedparser's ``_urljoin``; an absolute http(s) URL that urljoin would give back as it is
-    skips the work (the common case: most links are absolute)."""
+    """feedparser's ``_urljoin``. Two kinds of URI that urljoin gives back as they are skip the
+    work: an absolute http(s) URL (most links) and a URI whose scheme takes no relative references
+    (``tag:``, ``urn:``, ``yt:`` ids); both only where urljoin could not refuse the base or the URI
+    (brackets or non-ASCII in a host: ValueError, which feedparser turns into "")."""
     if _ABSOLUTE.fullmatch(uri):
+        shortcut = uri.isascii() and "[" not in uri and "]" not in uri
+    else:
+        opaque = _OPAQUE.fullmatch(uri)
+        shortcut = opaque is not None and opaque.group(1).lower() not in _RELATIVE_SCHEMES
+    if shortcut:
+        if not base:
+            return uri
+        try:
+            urllib.parse.urlsplit(base)  # what urljoin parses first (cached), and may refuse
+        except ValueError:
+            return ""
         return uri
     uri = _URI_FIXER.sub(r"\1\3", uri)
     try:
@@ -372,10 +405,14 @@ class _Fields:
             value, ctype = _text_value(el, "application/xhtml+xml")
         else:
             self.has_content = True
-            if not len(el):  # text only: its type checked now, its text read at the end if used at all
+            # Its type (and markup's shape) checked now, its text read at the end if used at all
+            # (_deferred): a description usually wins.
+            if not len(el):  # text only
                 value, ctype = el, _leaf_type(el, _CONTENT[name])
-            else:
-                value, ctype = _text_value(el, _CONTENT[name])
+            else:  # markup
+                ctype = _markup_type(el, _CONTENT[name])
+                _check_markup(el, ctype)
+                value = (el,)
         self.contents.append(value)
         if ctype in _SUMMARY_TYPES:
             self.e.setdefault("summary", value)
@@ -396,16 +433,23 @@ def _person(el: Any) -> str:
     return name or email
 
 
-def _plain_base_attr(body: bytes) -> bool:
-    """Is there a ``base="..."`` attribute (not ``xml:base``)? feedparser honours it like xml:base.
-    (What ``re.finditer(rb"base\\s*=")`` finds, preceded by a space: bytes.find skips through the
-    body far faster than the regex engine's scan, and "base" is rare.)"""
+def _base_attrs(body: bytes) -> tuple[bool, bool]:
+    """(Is there a ``base="..."`` attribute (not ``xml:base``)? feedparser honours it like
+    xml:base; does ``xml:base`` occur at all?) One walk over the occurrences of "base" answers
+    both: the first is what ``re.finditer(rb"base\\s*=")`` finds, preceded by a space, the second
+    ``b"xml:base" in body`` ("base" cannot overlap itself, so no occurrence is skipped). bytes.find
+    skips through the body far faster than the regex engine's scan, and "base" is rare."""
+    plain = xml = False
     at = body.find(b"base")
     while at >= 0:
-        if body[at - 1 : at].isspace() and _SPACED_EQUALS.match(body, at + 4):
-            return True
+        if not xml and body[max(0, at - 4) : at] == b"xml:":
+            xml = True
+        elif not plain and body[at - 1 : at].isspace() and _SPACED_EQUALS.match(body, at + 4):
+            plain = True
+        if plain and xml:
+            break
         at = body.find(b"base", at + 4)
-    return False
+    return plain, xml
 
 
 def _has_nested(root: Any, items: list[Any]) -> bool:
@@ -488,6 +532,16 @@ def _plain_text(el: Any) -> str:
     return value if value.isascii() else _fix(value)
 
 
+def _deferred(value: Any) -> str:
+    """A content value as _text_value would have read it: text, a text-only element, or a
+    markup element in a 1-tuple (its type and shape already checked)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tuple):
+        return _fix(_inline(value[0]))
+    return _plain_text(value)
+
+
 def _entry(item: Any, parse_date: Any, look_deeper: bool, base: str | None) -> dict[str, Any]:
     """One item/entry as the feedparser fields watcher reads (``_fp_entry``'s input)."""
     f = _Fields()
@@ -510,11 +564,17 @@ def _entry(item: Any, parse_date: Any, look_deeper: bool, base: str | None) -> d
             value = _plain_text(child) if plain else _text_value(child, "text/plain")[0]
             f.title(value, 1, name == "media:title")
         elif kind == _K_DESCRIPTION:
-            f.description(child, name, 1)
+            if "summary" not in e and not len(child) and not child.keys():
+                # The usual first description: text only, no type to check; what f.description
+                # gives then for any of its names (no summary yet means no summary depth yet).
+                e["summary"] = _plain_text(child)
+                f.summary_depth = 1
+            else:
+                f.description(child, name, 1)
         elif kind == _K_CONTENT:
             f.content(child, name)
         elif kind == _K_LINK:
-            href = _href(child)
+            href = _href(child) if child.keys() else None  # RSS's <link> has no attributes
             if href is not None:
                 alternate = _alternate(child, href, base)
                 if alternate is not None:
@@ -531,7 +591,7 @@ def _entry(item: Any, parse_date: Any, look_deeper: bool, base: str | None) -> d
         elif kind == _K_ID:
             if len(child):
                 raise Untrusted("structure", "markup inside an id")
-            is_link = child.get("isPermaLink", child.get("ispermalink", "true")) == "true"
+            is_link = not child.keys() or child.get("isPermaLink", child.get("ispermalink", "true")) == "true"
             value = _plain_text(child)
             if value and is_link:
                 value = _urljoin(child.base if base is _PER_ELEMENT else base, value)
@@ -555,9 +615,9 @@ def _entry(item: Any, parse_date: Any, look_deeper: bool, base: str | None) -> d
                     f.description(el, "media:description", depth)
     summary = e.get("summary")
     if summary is not None and not isinstance(summary, str):  # a content element, read now
-        summary = e["summary"] = _plain_text(summary)
+        summary = e["summary"] = _deferred(summary)
     if f.contents and not summary:  # watcher reads the content only for want of a summary
-        e["content"] = [{"value": v if isinstance(v, str) else _plain_text(v)} for v in f.contents]
+        e["content"] = [{"value": _deferred(v)} for v in f.contents]
     if not (e.get("id") or e.get("link") or e.get("title") or e.get("summary") or f.contents):
         raise Untrusted("required", "an entry with no id, link, title or text")
     return e
@@ -625,8 +685,7 @@ def parse_xml(
     # The byte scans run before the parse, while the body is still in the CPU's cache (a parsed
     # tree is several times its size); their refusals come in the same order as ever, below.
     raw = len(_ENTRY_TAG.findall(body))
-    plain_base = _plain_base_attr(body)
-    xml_base = b"xml:base" in body
+    plain_base, xml_base = _base_attrs(body)
     try:
         root = etree.fromstring(body, _parser(), base_url=url)
     except etree.XMLSyntaxError as exc:
