@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
 from feedparser.encodings import convert_to_utf8
 
 from tests.conftest import need_shared
-from watcher.parse_guard import prepare_xml
+from watcher.parse_guard import _ENTITY_DECL, _declares_entities, prepare_xml
 
 URL = "https://corpus.invalid/feed"
 CONTENT_TYPES = (
@@ -102,3 +103,32 @@ def test_edge_cases_decode_as_feedparser(body: bytes, ctype: str | None) -> None
 def test_utf8_body_keeps_its_bytes_behind_the_new_declaration() -> None:
     body = b'<?xml version="1.0" encoding="utf-8"?>\n<rss>caf\xc3\xa9 \xe2\x80\x99</rss>'
     assert prepare_xml(body, None).body == HEAD + b"\n<rss>caf\xc3\xa9 \xe2\x80\x99</rss>"
+
+
+# The scan for entity declarations, against the regex it stands for: every corpus file and
+# generated soup of its pieces.
+def test_entity_scan_agrees_with_its_regex_on_the_corpus() -> None:
+    corpus = need_shared("corpus", "feeds")
+    paths = [p for p in corpus.rglob("*") if p.is_file() and p.name != "manifest.jsonl"]
+    assert len(paths) >= 270
+    bangs = 0
+    for path in paths:  # none declares entities: this is about the "!"s of CDATA, comments and text
+        body = path.read_bytes()
+        bangs += body.count(b"!")
+        assert _declares_entities(body) == (_ENTITY_DECL.search(body) is not None), path
+    assert bangs > 5_000
+
+
+ENTITY_PIECES = [b"<", b"!", b"<!", b"ENTITY", b"entity", b"EnTiTy", b"ENTIT", b"Y", b" ", b"\t", b"\n"]
+ENTITY_PIECES += [b"\x0b", b"\x0c", b"\r", b"--", b"[CDATA[", b"x", b"\xc3\xa9", b"\x00"]
+
+
+def test_entity_scan_agrees_with_its_regex_on_generated_soup() -> None:
+    rng = random.Random(13)
+    found = 0
+    for _ in range(30_000):
+        body = b"".join(rng.choice(ENTITY_PIECES) for _ in range(rng.randint(0, 8)))
+        expected = _ENTITY_DECL.search(body) is not None
+        found += expected
+        assert _declares_entities(body) == expected, body
+    assert found > 300

@@ -149,7 +149,7 @@ def entity_refusal(utf8: bytes) -> str | None:
     together add at most MAX_ENTITY_EXPANSION characters; parameter, external, unparsed,
     nested and oversized ones are refused.
     """
-    if not _ENTITY_DECL.search(utf8):
+    if not _declares_entities(utf8):
         return None
     guard = _DtdGuard()
     try:
@@ -179,6 +179,18 @@ def entity_refusal(utf8: bytes) -> str | None:
             f"(limit {MAX_ENTITY_EXPANSION:,}; possible entity-expansion attack)"
         )
     return None
+
+
+def _declares_entities(utf8: bytes) -> bool:
+    """``_ENTITY_DECL.search(utf8)``: is there a ``<!`` followed by optional whitespace and
+    ENTITY in any case? Found from the "!"s (bytes.find runs on memchr; the regex engine steps
+    through every byte for its "<" and costs several times more on a whole body)."""
+    at = utf8.find(b"!")
+    while at >= 0:
+        if at and _ENTITY_DECL.match(utf8, at - 1):
+            return True
+        at = utf8.find(b"!", at + 1)
+    return False
 
 
 class _DtdGuard(DefusedExpatParser):
