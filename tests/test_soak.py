@@ -43,7 +43,8 @@ def test_a_ci_sized_soak(tmp_path: Path) -> None:
     broken = [f for f in report.feeds_listed if str(f["url"]).endswith("/nope.xml")]
     assert broken and broken[0]["status"] in ("error", "backoff") and "404" in str(broken[0]["last_error"])
     waiting = [r for r in report.status_during_outage if r["digest"] == "hook" and r["status"] == "pending"]
-    assert waiting and "503" in str(waiting[0]["error"]), report.status_during_outage
+    # A run made just before the status was read may not have been tried yet: one of them says why.
+    assert any("503" in str(r["error"]) for r in waiting), report.status_during_outage
 
     # Nothing lost, nothing twice: every match not withheld went out, each in one digest only.
     # (Two feeds carrying one story polled at the same moment may each match it, so a story may
