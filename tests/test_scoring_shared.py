@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import need_shared
 from watcher.profiles import ProfileSpec, compile_profiles, derive_profile
 from watcher.profiles.aboutness import (
+    CUES,
     ItemText,
     Matcher,
     Tokens,
@@ -26,7 +27,7 @@ from watcher.profiles.aboutness import (
     _listed,
     country_matcher,
 )
-from watcher.profiles.scorer import ANCHOR, _first_word, code_set_cap
+from watcher.profiles.scorer import ANCHOR, _add_scaled, _first_word, _hit, code_set_cap
 from watcher.profiles.text import _NON_WORD, _POSSESSIVE, ascii_spaced, fold, normalize, plain_punctuation
 from watcher.values import Score, new_score
 
@@ -410,3 +411,65 @@ def test_each_normalized_word_is_a_spaced_word_of_the_ascii_text() -> None:
     assert _first_word(" united nations support mission ") == " nations "  # the longest word
     assert _first_word(" al qaeda") == " al "  # a phrase ending in a prefix: a whole word of it
     assert _first_word(" haftar") == " haftar"
+
+
+CUE_TEXTS = [
+    ("Boat sinks off Libya", "Libya-style talks near the Libyan border, off the coast, like Libya"),
+    ("Libyan-born striker", "His parents' roots: born in Tripoli; Libya's neighbours and the Sahel"),
+    ("Border town", "BORDERS, Offshore; coastline… similar to Libya's; “like” it"),
+    ("Libya", "Unlike the offshoot, a bordered likeness: no cue word here"),  # cue words inside words
+    ("Ünïcode Libya", "Erdoğan near the Libyan frontier"),  # not ASCII: the full normalize
+]
+
+
+def test_items_as_the_scorer_builds_them_read_as_a_plain_scan(profiles: dict[str, ProfileSpec]) -> None:
+    """An anchored item's `ItemText` keeps only anchor and country keys of the scan and takes
+    whether a cue word occurs from the scan's keys: its mentions, countries, cue and first sentence
+    are what the item's own words give."""
+    scorer = compile_profiles(profiles)
+    automaton = scorer._key_scan()
+    countries = country_matcher()[0]
+    matchers = {id(p.anchor_matcher): p.anchor_matcher for p in scorer._profiles}
+    fitted = cued = 0
+    for title, summary in [*CUE_TEXTS, *ODD_TEXTS, *((t, s) for t, s, _ in _dev_texts(3000))]:
+        head = title.rstrip("… .")
+        text = normalize(summary if head and summary.startswith(head) else f"{title} \n {summary}")
+        matches = list(automaton.iter(text))
+        item = scorer._item_text(title, summary, text, matches, {key for _, key in matches})
+        assert len(item._scan[1]) <= len(matches)  # type: ignore[index]
+        plain = Tokens(title, summary)
+        lows = plain.lows
+        assert item.toks.lows == lows, (title, summary)
+        assert item.cued == (not CUES.isdisjoint(lows)), (title, summary)
+        assert item.countries == _plain_find(countries, lows), (title, summary)
+        for matcher in matchers.values():
+            assert item.mentions(matcher, matcher.keyed) == _plain_find(matcher, lows), (title, summary)
+        assert item.first_end == _first_sentence_end(plain), (title, summary)
+        fitted += item.scan_fits
+        cued += item.cued
+    assert fitted > 3000 and cued > 100
+    for title, summary in CUE_TEXTS:
+        head = title.rstrip("… .")
+        text = normalize(summary if head and summary.startswith(head) else f"{title} \n {summary}")
+        matches = list(automaton.iter(text))
+        item = scorer._item_text(title, summary, text, matches, {key for _, key in matches})
+        assert item.cued == ("no cue word" not in summary), title
+
+
+def test_scaled_hits_are_rounded_as_hit_makes_them() -> None:
+    """Scaled contributions are rounded once per value; the hits are `_hit`'s, whether the value is
+    rounded afresh or remembered (and zeros keep their sign, ints their type)."""
+    spec = ProfileSpec(anchors={"libya": 2.0}, terms={"oil": 0.7, "gas": 1.3, "war": -0.9, "tax": 3})
+    codes = compile_profiles({"p": spec})._profiles[0].codes
+    part = list(range(1, len(codes.terms)))
+    assert len(part) == 5
+    weights = [codes.weights[c] for c in part]
+    for scale in (1 / 3, 0.0, -0.0, 0.61, 1 / 3, 0.61, 1):
+        for _ in range(2):  # the second time from the memo
+            contributions: list[float] = []
+            hits: list[tuple[float, str, tuple[str, float]]] = []
+            _add_scaled(codes, part, weights, scale, contributions, hits)
+            expected = [_hit(codes.terms[c], w * scale) for c, w in zip(part, weights, strict=True)]
+            assert hits == expected
+            assert repr(hits) == repr(expected)
+            assert contributions == [w * scale for w in weights]

@@ -61,7 +61,8 @@ _ASCII_POSSESSIVE = re.compile(r"['’](?<=[A-Za-z0-9]['’])[sS](?![A-Za-z0-9])
 _ASCII_BYTES = bytes(range(128))
 _ASCII_SENTENCE_END = re.compile(r"[.!?\n]")  # "…" is no ASCII
 _ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
-_WORD_STARTS = bytes(32 if c == 32 else ord("x") for c in range(256))  # of `spaced`: a space, or "x"
+# ASCII text's bytes as "x" for a letter or digit, else a space: a word starts at each " x".
+_ASCII_WORD_STARTS = bytes(ord("x") if chr(c).isalnum() and c < 128 else 32 for c in range(256))
 _WORD_CHAR = re.compile(r"[^\W_]")
 _GAP_JOIN = "a"  # no gap contains a letter: gaps joined with one can be counted back to their index
 _ABBREVIATIONS = {
@@ -89,6 +90,7 @@ _SEA = {"coast", "coasts", "coastline", "shore", "shores", "waters", "offshore"}
 _ORIGIN_AFTER = {"descent", "origin", "parents", "parent", "born", "roots", "ancestry", "heritage"}
 # Every word the border and offshore signals look for: an item with none of them has neither signal.
 _CUES = frozenset(_BORDER | _COMPARE_AFTER | {"like"} | _COMPARE_BEFORE | _ORIGIN_AFTER | _SEA | {"off"})
+CUES = _CUES  # (the scorer scans for them too: `ItemText.cued`)
 _LIST_WORDS = {"and", "or", "the", "as", "well"}
 _ARTICLES = {"al", "el", "az", "as", "ar", "ash", "at", "an", "ad"}
 _COMPASS = {
@@ -115,7 +117,7 @@ class Tokens:
     ``gaps`` are only split out when a reading asks for them.
     """
 
-    __slots__ = ("_ascii", "_gaps", "_joined", "_spaced", "_text", "_words", "lows")
+    __slots__ = ("_ascii", "_gaps", "_joined", "_spaced", "_text", "_words", "lows", "normalized")
 
     def __init__(self, title: str, summary: str, normalized: str | None = None) -> None:
         """``normalized``: the scorer's `normalize` of the same text, if it has one."""
@@ -125,6 +127,8 @@ class Tokens:
         self._words: list[str] | None = None
         self._gaps: list[str] | None = None
         self._joined: str | None = None
+        # The scorer's normalized text when the words are its words (`joined` is it less its last space).
+        self.normalized: str | None = None
         # The ASCII path keeps the text's bytes with every byte but a letter or digit made a space.
         self._spaced: bytes | None = None
         # Letters and digits all ASCII (other characters may be typographic quotes, dashes, …):
@@ -137,7 +141,7 @@ class Tokens:
                 # No apostrophe, so no possessive: `normalize` made the same words by the same table.
                 self._text = text
                 self.lows = normalized.split()
-                self._joined = normalized[:-1]
+                self.normalized = normalized
                 return
             self._text = text
             self._spaced = text.encode().translate(_ASCII_SPACES)
@@ -183,7 +187,8 @@ class Tokens:
     def joined(self) -> str:
         """The folded words, each after one space: a word starts with p only where " " + p occurs."""
         if self._joined is None:
-            self._joined = " " + " ".join(self.lows)
+            normalized = self.normalized
+            self._joined = normalized[:-1] if normalized is not None else " " + " ".join(self.lows)
         return self._joined
 
     def upper(self, i: int) -> bool:
@@ -192,9 +197,8 @@ class Tokens:
 
 def _first_sentence_end(toks: Tokens) -> int:
     """Index of the first word of the second sentence (len(toks) when there is one sentence)."""
-    spaced = toks.spaced
-    if spaced is not None and len(spaced) == len(toks._text):  # all ASCII: bytes and characters line up
-        return _ascii_first_sentence_end(toks._text, spaced, toks.lows)
+    if toks._ascii and toks._text.isascii():  # bytes and characters line up
+        return _ascii_first_sentence_end(toks._text, toks.lows)
     gaps, lows = toks.gaps, toks.lows
     if len(gaps) < 2:
         return len(gaps)
@@ -216,7 +220,7 @@ def _first_sentence_end(toks: Tokens) -> int:
     return len(gaps)
 
 
-def _ascii_first_sentence_end(text: str, spaced: bytes, lows: list[str]) -> int:
+def _ascii_first_sentence_end(text: str, lows: list[str]) -> int:
     """`_first_sentence_end` of ASCII text, from its end marks without splitting out the gaps.
 
     The first mark of a gap is the first one met in it, so the gap holds no mark before it:
@@ -228,7 +232,7 @@ def _ascii_first_sentence_end(text: str, spaced: bytes, lows: list[str]) -> int:
     for m in _ASCII_SENTENCE_END.finditer(text):
         p = m.start()
         if starts is None:
-            starts = (b" " + spaced).translate(_WORD_STARTS)
+            starts = f" {text}".encode().translate(_ASCII_WORD_STARTS)
         i = starts.count(b" x", 0, p + 1)
         if i == seen:
             continue  # before the first word, or another end mark in a gap already looked at
@@ -514,6 +518,7 @@ class ItemText:
         "_first_end",
         "_readings",
         "_scan",
+        "_scan_cued",
         "_scan_fits",
         "_toks",
         "summary",
@@ -521,9 +526,11 @@ class ItemText:
         "worth",
     )
 
-    def __init__(self, title: str, summary: str, scan: Scan | None = None) -> None:
+    def __init__(self, title: str, summary: str, scan: Scan | None = None, cued: bool | None = None) -> None:
+        """``cued``: whether the scan found a word of `CUES` (the scorer's scan holds them as keys)."""
         self.title, self.summary = title, summary
         self._scan = scan
+        self._scan_cued = cued
         self._scan_fits: bool | None = None
         self._toks: Tokens | None = None
         self._countries: list[tuple[int, int, str]] | None = None
@@ -550,8 +557,23 @@ class ItemText:
     def cued(self) -> bool:
         """Whether any word the border or offshore signal looks for occurs (most items have none)."""
         if self._cued is None:
-            self._cued = not _CUES.isdisjoint(self.toks.lows)
+            if self._scan_cued is not None and self.scan_fits:
+                self._cued = self._scan_cued  # a cue word of the scan's words is one of the item's words
+            else:
+                self._cued = not _CUES.isdisjoint(self.toks.lows)
         return self._cued
+
+    @property
+    def scan_fits(self) -> bool:
+        """Whether the scan's text is the item's words, each between single spaces (checked once)."""
+        if self._scan_fits is None:
+            scan = self._scan
+            if scan is None:
+                self._scan_fits = False
+            else:
+                toks = self.toks
+                self._scan_fits = toks.normalized is scan[0] or toks.joined + " " == scan[0]
+        return self._scan_fits
 
     @property
     def first_end(self) -> int:
@@ -567,13 +589,9 @@ class ItemText:
         i is an occurrence at i, and at each position the best key wins, left to right, skipping
         positions inside the previous occurrence, as ``find`` does.
         """
-        if not keyed or self._scan is None:
+        if not keyed or self._scan is None or not self.scan_fits:
             return matcher.find(self.toks)
         text, matches, _ = self._scan
-        if self._scan_fits is None:
-            self._scan_fits = self.toks.joined + " " == text
-        if not self._scan_fits:
-            return matcher.find(self.toks)
         best: KeyTable = {}
         for end, key in matches:
             got = keyed.get(key)

@@ -37,7 +37,15 @@ from operator import itemgetter
 
 import ahocorasick
 
-from watcher.profiles.aboutness import ItemText, KeyTable, Matcher, SignalWeights, country_matcher, read
+from watcher.profiles.aboutness import (
+    CUES,
+    ItemText,
+    KeyTable,
+    Matcher,
+    SignalWeights,
+    country_matcher,
+    read,
+)
 from watcher.profiles.spec import REGEX_PREFIX, ProfileSpec
 from watcher.profiles.text import (
     ascii_spaced,
@@ -221,6 +229,11 @@ class Scorer:
         self._country_keys: KeyTable = {}
         for matcher in matchers.values():  # an item's anchors then come from the scan of its keys
             matcher.keyed = matcher.key_table(key_ids)
+        # The keys an item's readings look up (`ItemText.mentions`): every anchor matcher's, and the
+        # country names' once the key scan is built.
+        self._anchor_key_ids = frozenset().union(*[matcher.keyed for matcher in matchers.values()])
+        self._read_keys: frozenset[int] = self._anchor_key_ids
+        self._cue_keys: frozenset[int] = frozenset()  # the words of `CUES`, in the key scan
         self._anchors = ahocorasick.Automaton()
         for key, pids in anchor_keys.items():
             self._anchors.add_word(key, frozenset(pids))
@@ -270,7 +283,7 @@ class Scorer:
             matches = self._keys_in(text)
             distinct = set(map(_second, matches))
         # The item's words, country names, first sentence, read once for every profile.
-        item = ItemText(title, summary, (text, matches, self._country_keys))
+        item = self._item_text(title, summary, text, matches, distinct)
         for idx in anchored:
             prof = self._profiles[idx]
             score = self._score_common(prof, distinct, title, summary, source, item)
@@ -280,6 +293,19 @@ class Scorer:
                 score = self._score_one(prof, found, title, summary, source, item)
             out[idx] = score
         return out
+
+    def _item_text(
+        self, title: str, summary: str, text: str, matches: list[tuple[int, int]], distinct: set[int]
+    ) -> ItemText:
+        """The anchored item's `ItemText` from the key scan of its normalized ``text``.
+
+        Its readings look only at anchor and country keys (a few of the scan's matches): picked
+        out once here, not by each reading; whether a cue word of the border and offshore signals
+        occurs is read off the scan's keys.
+        """
+        read_keys = self._read_keys
+        scan = (text, [m for m in matches if m[1] in read_keys], self._country_keys)
+        return ItemText(title, summary, scan, not self._cue_keys.isdisjoint(distinct))
 
     def _keys_in(self, text: str) -> list[tuple[int, int]]:
         """Every profile's keys and every country name in ``text``, by end, the longer first (the
@@ -294,11 +320,16 @@ class Scorer:
             countries = country_matcher()[0]
             for key, *_ in countries.key_forms():
                 key_ids.setdefault(key, len(key_ids))
+            # The words the border and offshore signals look for: whether an item has one comes from
+            # the scan too (a key no profile has is in no profile's groups or codes: it changes no Score).
+            cue_keys = [key_ids.setdefault(f" {word} ", len(key_ids)) for word in sorted(CUES)]
             automaton = ahocorasick.Automaton()
             for key, number in key_ids.items():
                 automaton.add_word(key, number)
             automaton.make_automaton()
             self._country_keys = countries.key_table(key_ids)
+            self._read_keys = self._anchor_key_ids | frozenset(self._country_keys)
+            self._cue_keys = frozenset(cue_keys)
             self._key_automaton = automaton
         return self._key_automaton
 
@@ -321,11 +352,10 @@ class Scorer:
         item's reading is not (it is read for each item).
         """
         codes_of = prof.codes
-        found = set(filter(None, map(codes_of.of.get, keys)))
-        codes = sorted(found)
+        codes = sorted(set(filter(None, map(codes_of.of.get, keys))))
         if not codes or codes[-1] == codes_of.special or codes[0] >= codes_of.anchors_end:
             return None
-        if not codes_of.phrases.isdisjoint(found):
+        if not codes_of.phrases.isdisjoint(codes):
             # A phrase that fired says what its words say: "united nations" does not count "nations" again.
             covered = frozenset().union(*[codes_of.covers[c] for c in codes if c in codes_of.covers])
             codes = [c for c in codes if c not in covered]
@@ -581,10 +611,15 @@ def _add_scaled(
         contributions.extend(weights)
         hits.extend(map(codes_of.hits.__getitem__, part))
     else:
+        # As `_hit` makes them, each contribution rounded once per value (`_ROUNDED`): the same
+        # words at the same cap give the same scaled values again and again.
         terms_of = codes_of.terms
         for code, weight in zip(part, weights, strict=True):
-            contributions.append(weight * scale)
-            hits.append(_hit(terms_of[code], weight * scale))
+            contribution = weight * scale
+            contributions.append(contribution)
+            rounded = _ROUNDED.get(contribution) if type(contribution) is float else None
+            term = terms_of[code]
+            hits.append((-contribution, term, (term, _round4(contribution) if rounded is None else rounded)))
 
 
 _NOTHING: frozenset[str] = frozenset()
