@@ -389,10 +389,7 @@ class Scorer:
             total = deciding + ranking
             if not total > threshold:  # max(threshold, total): the first of equals
                 total = threshold
-            rounded = _ROUNDED.get(total) if type(total) is float else None  # (an int keeps its type)
-            return new_score(
-                prof.name, _round4(total) if rounded is None else rounded, True, pairs, None, signals
-            )
+            return new_score(prof.name, _round4(total), True, pairs, None, signals)
         reason = f"below threshold ({deciding:.2f} < {threshold:g})"
         return new_score(prof.name, round(deciding, 4), False, pairs, reason, signals)
 
@@ -578,6 +575,12 @@ def code_set_cap(profiles: int) -> int:
 
 
 def _round4(x: float) -> float:
+    """``round(x, 4)``, remembered per float value (`round` goes through a decimal string; an int
+    keeps its type, so it is neither looked up nor remembered: 2 and 2.0 are one key)."""
+    if type(x) is float:
+        rounded = _ROUNDED.get(x)
+        if rounded is not None:
+            return rounded
     rounded = round(x, 4)
     if x and type(x) is float:
         if len(_ROUNDED) >= MAX_ROUNDED:
@@ -617,9 +620,8 @@ def _add_scaled(
         for code, weight in zip(part, weights, strict=True):
             contribution = weight * scale
             contributions.append(contribution)
-            rounded = _ROUNDED.get(contribution) if type(contribution) is float else None
             term = terms_of[code]
-            hits.append((-contribution, term, (term, _round4(contribution) if rounded is None else rounded)))
+            hits.append((-contribution, term, (term, _round4(contribution))))
 
 
 _NOTHING: frozenset[str] = frozenset()
