@@ -196,10 +196,19 @@ def test_run_once_fetches_before_loading_the_rest_and_then_does_the_whole_cycle(
 
             def fetch(*args, **kwargs):
                 if not first:
+                    import watcher.cli_common, watcher.config, watcher.redact
                     first.append({{
                         "modules": sorted(sys.modules),
                         "collector": gc.isenabled(),
                         "frozen": gc.get_freeze_count(),
+                        # Patterns compiled when first needed, not at import (none of them is yet).
+                        "patterns": [
+                            f.__qualname__ for f in (
+                                watcher.redact._patterns,
+                                watcher.cli_common._terminal_patterns,
+                                watcher.config._listen_pattern,
+                            ) if f.cache_info().currsize
+                        ],
                     }})
                 return real_fetch(*args, **kwargs)
 
@@ -231,6 +240,7 @@ def test_run_once_fetches_before_loading_the_rest_and_then_does_the_whole_cycle(
     assert result["collections_in_startup"] == [0]
     assert result["first"]["collector"] is True
     assert result["first"]["frozen"] > 10_000
+    assert result["first"]["patterns"] == []
 
 
 def test_other_commands_end_start_up_before_their_own_work(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ every start (~1 ms of `watcher run`'s start-up). A method's own class is named i
 import os
 import re
 import tomllib
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -318,13 +319,18 @@ class DigestSettings(_Strict):
         )
 
 
-_LISTEN = re.compile(r"^(?:(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:\[\]/]+)):)?(?P<port>\d{1,5})$")
+@cache
+def _listen_pattern() -> re.Pattern[str]:
+    """Compiled when first needed: only a config with a [web] section has an address to parse."""
+    return re.compile(r"^(?:(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:\[\]/]+)):)?(?P<port>\d{1,5})$")
+
+
 WILDCARD_HOSTS = ("0.0.0.0", "::")
 
 
 def parse_listen(value: str) -> tuple[str, int]:
     """``"HOST:PORT"``, ``"[::1]:PORT"`` or a bare ``"PORT"`` (loopback) → (host, port)."""
-    m = _LISTEN.match(value.strip())
+    m = _listen_pattern().match(value.strip())
     if not m:
         raise ValueError(f"{value!r} is not HOST:PORT (e.g. '127.0.0.1:8080')")
     host = m.group("v6") or m.group("host") or "127.0.0.1"
