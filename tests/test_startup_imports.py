@@ -36,6 +36,9 @@ NOT_BEFORE_FIRST_FETCH = [
     "watcher.store.outbox",
     "watcher.store.feed_views",  # what `feeds list` and the health check read
     "watcher.values_stored",  # digests' and stored items' values (exported by watcher.values)
+    # What a poll makes once its request is under way, and a cycle's report (exported by watcher.fetch,
+    # watcher.store.feeds, watcher.values, watcher.pipeline and watcher.service)
+    "watcher.values_polled",
     "watcher.deliver",
     "watcher.digest",
     "watcher.web.app",

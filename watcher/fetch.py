@@ -29,6 +29,8 @@ from watcher.imports import import_without
 if TYPE_CHECKING:
     import httpcore
     import httpx
+
+    from watcher.values_polled import FetchResult
 else:
     # Optional extras these two import when they are installed, that watcher never uses: httpcore's
     # trio and anyio support (for async code; trio is in the dev environment, for selenium, not in
@@ -86,20 +88,6 @@ class FetchLimits:
     max_bytes: int = 5 * 1024 * 1024  # on the wire and after decompression
     max_redirects: int = 5
     allow_private_networks: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class FetchResult:
-    status: int
-    url: str  # after redirects
-    body: bytes | None  # None when not modified
-    etag: str | None
-    last_modified: str | None
-    not_modified: bool
-    permanent_redirect: str | None  # the new URL when every hop was a 301/308
-    content_type: str | None
-    body_sha256: str | None  # lets the caller skip parsing an unchanged body
-    elapsed: float  # seconds
 
 
 # ---------------------------------------------------------------- errors
@@ -700,6 +688,8 @@ def _fetch(
     limits: FetchLimits,
     start: float,
 ) -> FetchResult:
+    from watcher.values_polled import FetchResult  # made after the response (see there)
+
     deadline = start + limits.deadline
     current = url
     seen = {url}
@@ -773,3 +763,13 @@ def _fetch(
         finally:
             response.close()
     raise RedirectLoop(url, f"more than {limits.max_redirects} redirects (last: {current})")
+
+
+def __getattr__(name: str) -> Any:
+    """``FetchResult``, defined in :mod:`watcher.values_polled` (the first request does not wait for it)."""
+    if name != "FetchResult":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from watcher.values_polled import FetchResult
+
+    globals()[name] = FetchResult
+    return FetchResult

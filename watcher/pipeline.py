@@ -10,19 +10,17 @@ import logging
 import os
 import random
 import signal
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.config import DigestSettings, PollingSettings, Settings
-from watcher.fetch import FetchError, FetchLimits, FetchResult, HostLimiter, fetch
+from watcher.fetch import FetchError, FetchLimits, HostLimiter, fetch
 from watcher.headers import RETRY_AFTER_MAX_S
 from watcher.polling import next_poll_after_failure, success_interval, unchanged_interval
 from watcher.store import faults
@@ -33,6 +31,9 @@ if TYPE_CHECKING:
 
     from watcher.profiles import Scorer
     from watcher.values import Digest, FeedbackLinks, ParsedFeed
+    from watcher.values_polled import DigestResult, FeedResult, FetchResult, PollOutcome
+
+    Recorder = Callable[[feed_store.FeedClaim, PollOutcome], None]
 
 # Parsing, scoring, storing items and sending digests are imported where they are first used
 # (in a poll thread, once its fetch is under way): the service's first fetch does not wait for
@@ -42,7 +43,6 @@ log = logging.getLogger("watcher")
 
 MAX_SEND_ATTEMPTS = 12
 MAX_SPLIT_ROUNDS = 16  # halving 10,000 items down to one takes 14
-Recorder = Callable[[feed_store.FeedClaim, feed_store.PollOutcome], None]
 
 ERROR_LIMIT = 1000  # characters of a feed error kept (a server's reason phrase can be any length)
 
@@ -50,16 +50,6 @@ ERROR_LIMIT = 1000  # characters of a feed error kept (a server's reason phrase 
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     return (text.splitlines() or [type(exc).__name__])[0]
-
-
-@dataclass
-class FeedResult:
-    url: str
-    status: str  # ok | not_modified | unchanged | error | gone
-    new_entries: int = 0
-    matches: Counter[str] = field(default_factory=Counter)
-    error: str | None = None
-    kind: str | None = None  # the kind of failure (timeout, http, parse, …), for metrics
 
 
 def fetch_limits(p: PollingSettings) -> FetchLimits:
@@ -114,6 +104,8 @@ def poll_feed(
         return _failed(
             engine, claim, owner, polling, now, rng, f"unexpected error: {exc!r}", "bug", None, record
         )
+
+    from watcher.values_polled import FeedResult  # once the response is in (see there)
 
     if got.not_modified or (got.body_sha256 and got.body_sha256 == claim.body_sha256):
         # 304 or the same bytes again: nothing to parse.
@@ -244,17 +236,9 @@ def _failed(
     outcome = feed_store.PollOutcome(status=status, next_poll_at=nxt, polled_at=now, error=error)
     _record(engine, claim, owner, outcome, record)
     log.warning("feed %s: %s", claim.url, error)
+    from watcher.values_polled import FeedResult
+
     return FeedResult(claim.url, "gone" if kind == "gone" else "error", error=error, kind=kind)
-
-
-@dataclass
-class DigestResult:
-    digest: str
-    run_id: int
-    items: int
-    status: str  # sent | retry | failed | split (refused; its undelivered items moved to new runs)
-    error: str | None = None
-    files: list[Path] = field(default_factory=list)
 
 
 def _failpoint(name: str) -> None:
@@ -333,6 +317,7 @@ def _send_run(
 ) -> DigestResult:
     from watcher.deliver import PermanentDeliveryError, TemporaryDeliveryError, deliver, write_digest_files
     from watcher.store import outbox
+    from watcher.values_polled import DigestResult
 
     digest = outbox.load_digest(engine, run_id, d.profiles, timezone=d.timezone).with_feedback(feedback)
     result = DigestResult(d.name, run_id, len(digest.items), "sent")
@@ -394,3 +379,15 @@ def _refused(
     else:
         outbox.mark_failed(engine, run_id, error, retry_at=None)
         result.status, result.error = "failed", error
+
+
+def __getattr__(name: str) -> Any:
+    """``FeedResult`` and ``DigestResult``, defined in :mod:`watcher.values_polled` (made once a
+    poll's request is under way, or a digest is sent)."""
+    if name not in ("FeedResult", "DigestResult"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import watcher.values_polled as polled
+
+    value = getattr(polled, name)
+    globals()[name] = value
+    return value

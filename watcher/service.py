@@ -16,22 +16,21 @@ import socket
 import threading
 import time
 import uuid
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from queue import Empty, SimpleQueue
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher import startup
 from watcher.config import ConfigError, DigestSettings, Settings, load_settings
 from watcher.fetch import HostLimiter, make_client
-from watcher.pipeline import DigestResult, FeedResult, cron_due, dispatch_digest, poll_feed
+from watcher.pipeline import cron_due, dispatch_digest, poll_feed
 from watcher.profiles import Scorer, compile_profiles
 from watcher.store import SingleWorkerLock, faults, is_sqlite, open_store, schedules
 from watcher.store import feeds as feed_store
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from watcher.store.retention import PruneReport
+    from watcher.values_polled import CycleReport, DigestResult, FeedResult
 
 log = logging.getLogger("watcher")
 
@@ -73,29 +73,6 @@ def _take_finished(finished: SimpleQueue[Future[FeedResult]], timeout: float) ->
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class CycleReport:
-    feeds: list[FeedResult] = field(default_factory=list)
-    digests: list[DigestResult] = field(default_factory=list)
-    pruned: PruneReport | None = None
-    storage_fault: str | None = None  # the database refused writes: nothing was lost, but nothing stored
-
-    @property
-    def new_entries(self) -> int:
-        return sum(f.new_entries for f in self.feeds)
-
-    @property
-    def matches(self) -> Counter[str]:
-        total: Counter[str] = Counter()
-        for f in self.feeds:
-            total.update(f.matches)
-        return total
-
-    @property
-    def failed_feeds(self) -> list[FeedResult]:
-        return [f for f in self.feeds if f.status in ("error", "gone")]
 
 
 class Heartbeat:
@@ -369,6 +346,8 @@ class Worker:
                             claim.url,
                             faults.describe(exc),
                         )
+                        from watcher.values_polled import FeedResult
+
                         result = FeedResult(claim.url, "error", error=faults.first_line(exc))
                     batch.append(result)
                     if progress:
@@ -402,6 +381,8 @@ class Worker:
             fetching.pop(claim.id, None)
             error = f"still busy {overdue_after:g}s after its fetch began; not waited for"
             log.warning("feed %s: %s", claim.url, error)
+            from watcher.values_polled import FeedResult
+
             result = FeedResult(claim.url, "error", error=error)
             results.append(result)
             if progress:
@@ -539,10 +520,12 @@ class Worker:
 
     def run_once(self, progress: Callable[[FeedResult], None] | None = None) -> CycleReport:
         """One full cycle: poll every due feed, score, store, send every due digest, prune."""
-        report = CycleReport()
         with self.metrics.timed_cycle():
-            report.feeds = self.poll_due(progress)
-            report.digests = self.send_digests()
+            feeds = self.poll_due(progress)
+            digests = self.send_digests()
+        from watcher.values_polled import CycleReport  # not needed before the first fetch
+
+        report = CycleReport(feeds, digests)
         try:
             report.pruned = self.prune()
         except SQLAlchemyError as exc:
@@ -649,3 +632,13 @@ class Worker:
                     self._dispatch(d)
         except Exception:
             log.exception("digest %s failed; will retry", name)
+
+
+def __getattr__(name: str) -> Any:
+    """``CycleReport``, defined in :mod:`watcher.values_polled` (made when a cycle is over)."""
+    if name != "CycleReport":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from watcher.values_polled import CycleReport
+
+    globals()[name] = CycleReport
+    return CycleReport

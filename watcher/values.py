@@ -4,45 +4,21 @@ Stages never reach into each other's internals; they hand these over instead.
 All values are immutable so pure stages can share them freely.
 
 The values of digests and of stored items (``FeedbackLinks``, ``DigestItem``, ``Digest``,
-``StoredItem``) are defined in :mod:`watcher.values_stored` and exported here on first use
-(PEP 562): `watcher run` reaches its first fetch without defining them (each frozen dataclass
-compiles its generated methods when defined, ~1 ms apiece).
+``StoredItem``) are defined in :mod:`watcher.values_stored`, a parsed feed's (``Entry``,
+``ParsedFeed``) in :mod:`watcher.values_polled`, and exported here on first use (PEP 562):
+`watcher run` reaches its first fetch without defining them (each frozen dataclass compiles its
+generated methods when defined, ~1 ms apiece).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from watcher.values_polled import Entry, ParsedFeed
     from watcher.values_stored import Digest, DigestItem, FeedbackLinks, StoredItem
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One feed item, normalized by :mod:`watcher.parse`."""
-
-    key: str  # stable per feed: guid, else canonical link, else hash of title+date
-    title: str  # plain text, never empty (falls back to the summary)
-    summary: str  # plain text, HTML stripped, entities decoded
-    link: str | None  # canonical: tracking parameters removed
-    published: datetime  # timezone-aware UTC
-    author: str | None = None
-    source: str | None = None  # the feed's title
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedFeed:
-    """What :func:`watcher.parse.parse_feed` makes of one body."""
-
-    title: str | None
-    link: str | None
-    entries: tuple[Entry, ...]
-    problem: str | None = None  # a parse problem worth showing (even if entries were found)
-    ttl_minutes: int | None = None  # the feed's own hint (ttl / sy:updatePeriod)
-    alternates: tuple[str, ...] = ()  # feed links found when the body is an HTML page
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,16 +74,25 @@ def _score_builder() -> Callable[
 new_score = _score_builder()
 
 
-_STORED = ("FeedbackLinks", "DigestItem", "Digest", "StoredItem")
+# Defined apart, exported here on first use: name -> module.
+_LATER = {
+    "FeedbackLinks": "watcher.values_stored",
+    "DigestItem": "watcher.values_stored",
+    "Digest": "watcher.values_stored",
+    "StoredItem": "watcher.values_stored",
+    "Entry": "watcher.values_polled",
+    "ParsedFeed": "watcher.values_polled",
+}
 
 __all__ = ["Digest", "DigestItem", "Entry", "FeedbackLinks", "ParsedFeed", "Score", "StoredItem", "new_score"]
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _STORED:
+    module = _LATER.get(name)
+    if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import watcher.values_stored as stored
+    import importlib
 
-    value = getattr(stored, name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

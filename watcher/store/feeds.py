@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +16,7 @@ from watcher.store.tables import feeds as feed_table
 
 if TYPE_CHECKING:  # what the listing and health commands get, defined when they ask
     from watcher.store.feed_views import FeedView, Health
+    from watcher.values_polled import PollOutcome
 
 ACTIVE = ("ok", "error", "backoff")
 
@@ -34,24 +35,6 @@ class FeedClaim:
     error_count: int
     ttl_minutes: int | None
     poll_interval_s: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PollOutcome:
-    """The result of one poll, to be written back in one statement."""
-
-    status: str  # ok | error | backoff | gone
-    next_poll_at: datetime
-    polled_at: datetime
-    error: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    body_sha256: str | None = None
-    title: str | None = None
-    ttl_minutes: int | None = None
-    poll_interval_s: float | None = None
-    new_url: str | None = None  # a permanent redirect moved the feed
-    parsed_day: int | None = None  # set when the body was read (not on a 304 or the same bytes)
 
 
 def sync_config_feeds(
@@ -334,3 +317,13 @@ def health(engine: Engine, now: datetime) -> Health:
             .order_by(feed_table.c.last_polled_at.desc())
         ).scalar()
     return Health(feeds={k: int(v) for k, v in by_status.items()}, due=int(due), last_poll=last)
+
+
+def __getattr__(name: str) -> Any:
+    """``PollOutcome``, defined in :mod:`watcher.values_polled`: made once a poll's request is under way."""
+    if name != "PollOutcome":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from watcher.values_polled import PollOutcome
+
+    globals()[name] = PollOutcome
+    return PollOutcome
