@@ -35,6 +35,7 @@ NOT_BEFORE_FIRST_FETCH = [
     "watcher.store.items",
     "watcher.store.outbox",
     "watcher.store.feed_views",  # what `feeds list` and the health check read
+    "watcher.store.tables_rest",  # the tables no start-up step reads (exported by watcher.store.tables)
     "watcher.values_stored",  # digests' and stored items' values (exported by watcher.values)
     # What a poll makes once its request is under way, and a cycle's report (exported by watcher.fetch,
     # watcher.store.feeds, watcher.values, watcher.pipeline and watcher.service)
@@ -161,6 +162,28 @@ def test_the_values_of_digests_and_stored_items_load_when_named() -> None:
 
     with pytest.raises(AttributeError, match="NoSuchValue"):
         watcher.values.NoSuchValue  # noqa: B018
+
+
+def test_the_orm_s_metadata_has_every_table() -> None:
+    """The tables defined apart (watcher.store.tables_rest) are on the metadata once the ORM is loaded,
+    and watcher.store.tables exports them."""
+    done = _python(
+        "-c",
+        "import sys, watcher.store.tables as t; print('watcher.store.tables_rest' in sys.modules); "
+        "import watcher.store.models as m; print(' '.join(sorted(m.Base.metadata.tables))); "
+        "import watcher.store.tables_rest as r; "
+        "print(t.matches is r.matches and t.suggestions is r.suggestions)",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "False",
+        "deliveries digest_runs digest_schedules entries entry_keys feeds matches suggestions verdicts",
+        "True",
+    ]
+    import watcher.store.tables
+
+    with pytest.raises(AttributeError, match="no_such_table"):
+        watcher.store.tables.no_such_table  # noqa: B018
 
 
 def test_run_once_fetches_before_loading_the_rest_and_then_does_the_whole_cycle(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import DeclarativeBase, Mapped
 
-from watcher.store import tables
+from watcher.store import tables, tables_rest  # noqa: F401  (every table on the metadata)
 from watcher.store.tables import NAMING, UTCDateTime
 
 __all__ = [
