@@ -29,6 +29,7 @@ NOT_BEFORE_FIRST_FETCH = [
     "watcher.cli_feeds",
     "watcher.cli_digest",
     "watcher.cli_web",
+    "watcher.cli_service",  # demo and status
     "watcher.profiles.derive",
     "watcher.parse",
     "watcher.store.models",
