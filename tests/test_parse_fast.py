@@ -21,7 +21,7 @@ from tests.conftest import need_shared
 from tests.feedserver import FeedServer
 from watcher import parse_fast
 from watcher.config import ConfigError, load_settings
-from watcher.parse import _looks_like_json, fast_path_refusal, parse_feed
+from watcher.parse import FP_HANDLERS, HTML_PAGE, _looks_like_json, fast_path_refusal, inert_page, parse_feed
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 FIELDS = ("title", "link", "summary", "published", "key", "author", "source")  # what must agree
@@ -65,13 +65,15 @@ def test_whole_corpus_same_entries_both_paths() -> None:
                     differences[name].append(f"{row['path']}: {getattr(a, name)!r} != {getattr(b, name)!r}")
                     agree = False
             same += agree
-        if reason in ("fast", "json"):  # the feed's fields and the problem too (an encoding override's note)
-            assert (fast.title, fast.link, fast.ttl_minutes, fast.problem) == (
-                slow.title,
-                slow.link,
-                slow.ttl_minutes,
-                slow.problem,
-            ), row
+        # The feed's fields and the problem too (an encoding override's note, an HTML page's), on
+        # every path: fast, JSON, the inert page taken without feedparser, feedparser itself.
+        assert (fast.title, fast.link, fast.ttl_minutes, fast.problem, fast.alternates) == (
+            slow.title,
+            slow.link,
+            slow.ttl_minutes,
+            slow.problem,
+            slow.alternates,
+        ), row
     report = [
         f"{total} entries in {len(rows)} files; {same} agree on {', '.join(FIELDS)} ({same / total:.2%})"
     ]
@@ -564,3 +566,137 @@ def test_urljoin_shortcuts_agree_with_urljoin() -> None:
             "yt:video:x1",
         ):
             assert parse_fast._urljoin(base, uri) == _feedparser_urljoin(base, uri), (base, uri)
+
+
+# ---------------------------------------------------------------- HTML pages without feedparser
+
+
+def test_handler_names_are_feedparsers() -> None:
+    """inert_page lets a tag through by its name: the names must be every handler feedparser has."""
+    import feedparser.api
+
+    found = {
+        name.removeprefix("_start_").removeprefix("_end_").lower()
+        for cls in (feedparser.api.LooseFeedParser, feedparser.api.StrictFeedParser)
+        for name in dir(cls)
+        if name.startswith(("_start_", "_end_"))
+    }
+    assert found == FP_HANDLERS
+
+
+def test_inert_pages_of_the_corpus_skip_feedparser() -> None:
+    """Every corpus page taken without feedparser gives exactly feedparser's ParsedFeed, with and
+    without an HTML Content-Type; the real HTML pages are among them."""
+    corpus = need_shared("corpus", "feeds")
+    rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines() if line]
+    taken = set()
+    for row in rows:
+        body = (corpus / row["path"]).read_bytes()
+        url = f"https://corpus.invalid/{row['path']}"
+        for content_type in (None, "text/html; charset=utf-8"):
+            slow, fast = _both(body, url, content_type)
+            assert fast == slow, row["path"]
+            if fast.problem == HTML_PAGE and inert_page(body):
+                taken.add(row["path"])
+    assert {
+        "feedjira-2009/spec/sample_feeds/JoomlapoweredSite.xml",
+        "feedjira-2009/spec/sample_feeds/scRUBYt.xml",
+        "feedjira-2009/spec/sample_feeds/SFRubyorgHome.xml",
+    } <= taken
+
+
+PAGE = (
+    "<!DOCTYPE html>\n<html{xmlns}><head><title>A page</title>{head}</head>\n"
+    "<body><p>Text &amp; more<br>{body}</p></body></html>"
+)
+# (head, body, whether the shortcut may take it); every one must give feedparser's ParsedFeed.
+PAGES = {
+    "plain": ("", "", True),
+    "alternates": (
+        '<link rel="alternate" type="application/rss+xml" href="/feed.xml">'
+        "<link rel='alternate' type='application/atom+xml' href='https://x.example/atom'>",
+        "",
+        True,
+    ),
+    "stylesheet": ('<link rel="stylesheet" href="/s.css"><link rel=icon href=/i.png>', "", True),
+    "link-no-rel": ('<link href="/home.html">', "", False),
+    "link-alternate-html": ('<link rel="alternate" href="/other.html">', "", False),
+    "link-upper": ("<LINK REL=Alternate HREF=/x>", "", False),
+    "link-uri": ('<link uri="/x" type="text/html">', "", False),
+    "link-quote-entity": ('<link rel=stylesheet href="x&#34; rel=&#34;alternate">', "", False),
+    "link-sgml-stop": ("<link href=a|b rel=stylesheet>", "", False),
+    "link-type-entity": ('<link rel="alternate" type="text/ht&#109;l" href="/x">', "", False),
+    "link-in-body": ("", '<link href="/in-body">', False),
+    "entry-in-comment": ("", "<!-- <entry><title>x</title></entry> -->", False),
+    "item-in-script": ("<script>var s = '<item>';</script>", "", False),
+    "item-in-cdata": ("", "<![CDATA[<item>x</item>]]>", False),
+    "prefixed-item": ("", "<rss:item><rss:title>t</rss:title></rss:item>", False),
+    "end-tag-blank": ("", "</ item>", False),
+    "source": ("", '<video><source src="v.mp4"></video>', False),
+    "summary": ("", "<details><summary>More</summary>hidden</details>", False),
+    "channel": ("", "<channel><title>Inside</title></channel>", False),
+    "feed": ("", "<feed><title>Inside</title></feed>", False),
+    "netscape": ("<!-- my.netscape.com -->", "", False),
+    "atom-ns": ("", '<div xmlns="http://www.w3.org/2005/Atom">x</div>', False),
+    "script-lt": ("<script>if (a<b && i<items.length) {}</script>", "", True),
+    "word-prefix": ("", "<o:p>x</o:p>", False),
+    "non-ascii-tag": ("", "<it\u0117m>x</it\u0117m>", False),
+    "short-tag": ("", "<br/><img src=x/><span/>", True),
+}
+
+
+@pytest.mark.parametrize(
+    "xmlns", ["", ' xmlns="http://www.w3.org/1999/xhtml"', ' xmlns="http://other.example/"']
+)
+@pytest.mark.parametrize("name", sorted(PAGES))
+@pytest.mark.parametrize("broken", [False, True], ids=["closed", "broken"])
+def test_html_pages_like_feedparser(name: str, xmlns: str, broken: bool) -> None:
+    head, body, inert = PAGES[name]
+    page = PAGE.format(xmlns=xmlns, head=head, body=body)
+    if broken:
+        page = page.replace("</body>", "<p>unclosed <b>bold</body>")
+    data = page.encode("utf-8")
+    assert inert_page(data) == (inert and "other" not in xmlns)
+    for content_type in (None, "text/html"):
+        slow, fast = _both(data, "https://site.example/dir/page", content_type)
+        assert fast == slow
+        assert fast.problem == slow.problem
+
+
+def test_generated_pages_like_feedparser() -> None:
+    """Soup of HTML pieces (feedparser's handler names among them, links of every kind, broken
+    markup): whatever the shortcut decides, the ParsedFeed is feedparser's."""
+    rng = random.Random(16)
+    names = ["p", "div", "a", "span", "title", "body", "link", "item", "entry", "source", "x", "image", "br"]
+    attrs = [
+        'rel="alternate"',
+        "rel=stylesheet",
+        'type="text/html"',
+        "type='application/rss+xml'",
+        'href="/f"',
+        "href=https://a.example/b?c=1&amp;d=2",
+        "url=/u",
+        "REL=Alternate",
+        "",
+        "x=y",
+    ]
+    pieces = ["text", "&amp;", "&nbsp;", "<!-- c -->", "<script>1<2</script>", "</", "<", ">", "\n", "é"]
+    taken = 0
+    for _ in range(400):
+        parts = ["<!DOCTYPE html><html><head>"]
+        for _ in range(rng.randint(1, 12)):
+            roll = rng.random()
+            name = rng.choice(names)
+            if roll < 0.3:
+                chosen = " ".join(rng.sample(attrs, rng.randint(0, 3)))
+                parts.append(f"<link {chosen}>" if rng.random() < 0.5 else f"<{name} {chosen}>")
+            elif roll < 0.6:
+                parts.append(f"<{name}>{rng.choice(pieces)}</{name}>")
+            else:
+                parts.append(rng.choice(pieces))
+        parts.append("</head><body>ok</body></html>")
+        data = "".join(parts).encode("utf-8")
+        slow, fast = _both(data, "https://site.example/page")
+        assert fast == slow, data
+        taken += fast.problem == HTML_PAGE and inert_page(data)
+    assert taken > 20  # the shortcut is exercised, not only refused

@@ -548,6 +548,106 @@ def find_alternates(body: bytes, url: str | None) -> tuple[str, ...]:
     return tuple(out)
 
 
+# feedparser 6.0.14's element handlers (its parsers' ``_start_*`` and ``_end_*`` methods, lower-cased;
+# a prefixed element's handler has its prefix and "_" in front). A test compares it with feedparser's.
+# fmt: off
+FP_HANDLERS = frozenset({
+    "abstract", "author", "body", "category", "cc_license", "channel", "cloud", "content",
+    "content_encoded", "contributor", "copyright", "created", "creativecommons_license",
+    "dc_author", "dc_contributor", "dc_creator", "dc_date", "dc_description", "dc_language",
+    "dc_publisher", "dc_rights", "dc_subject", "dc_title", "dcterms_created", "dcterms_issued",
+    "dcterms_modified", "dcterms_valid", "description", "email", "enclosure", "entry",
+    "expirationdate", "feed", "feedburner_browserfriendly", "fullitem", "generator", "geom",
+    "georss_box", "georss_line", "georss_point", "georss_polygon", "georss_where", "georssgeom",
+    "gml_exterior", "gml_linearring", "gml_linestring", "gml_point", "gml_polygon", "gml_pos",
+    "gml_poslist", "guid", "height", "homepage", "id", "image", "info", "issued", "item",
+    "itunes_author", "itunes_block", "itunes_category", "itunes_email", "itunes_explicit",
+    "itunes_image", "itunes_keywords", "itunes_link", "itunes_name", "itunes_owner",
+    "itunes_subtitle", "itunes_summary", "keywords", "language", "lastbuilddate", "link",
+    "managingeditor", "media_category", "media_content", "media_credit", "media_description",
+    "media_group", "media_keywords", "media_license", "media_player", "media_rating",
+    "media_restriction", "media_thumbnail", "media_title", "modified", "name", "newlocation",
+    "psc_chapter", "psc_chapters", "pubdate", "published", "rights", "rss", "source",
+    "subtitle", "summary", "tagline", "tags", "textinput", "title", "updated", "uri", "url",
+    "webmaster", "where", "width", "xhtml_body",
+})
+# fmt: on
+# Handlers an HTML page's elements reach that leave feedparser's feed without entry, version, title
+# and link: <title> and <body> store nothing outside a channel, feed, entry or source (whose tags
+# are not let through), and <link> is checked by its attributes (_inert_link).
+_PAGE_HANDLERS = frozenset({"body", "title", "link"})
+# Every start or end tag's name as either parser may read it: ASCII name characters, and every
+# byte of a non-ASCII character (expat takes those into names; a name holding one is not let
+# through); sgmllib reads an end tag's name after blanks.
+_TAG_NAME = re.compile(rb"<(?:/\s*)?([A-Za-z_:\x80-\xff][-\w.:\x80-\xff]*)")
+# What gives feedparser a version or entities without an element: the namespaces it takes for RSS
+# 0.9/1.0 and Atom 1.0, a Netscape DOCTYPE, an entity declaration.
+_VERSION_HINT = re.compile(rb"netscape|purl\.org/rss/1\.0|w3\.org/2005/atom|<!entity", re.I)
+# A default namespace: expat then names unprefixed elements by it (XHTML's prefixes no handler but body).
+_XMLNS = re.compile(rb"xmlns\s*=\s*(?:([\"'])http://www\.w3\.org/1999/xhtml\1)?", re.I)
+# A <link> start tag read attribute by attribute, each parser's way: the tag ends at the first
+# "<" or ">" (sgmllib's end, even inside quotes), an unquoted value only of characters sgmllib's
+# attribute pattern takes (where it stops, later attributes would be lost to it: a rel among them).
+_UNQUOTED = rb"[\]\[\-a-zA-Z0-9./,:;+*%?!&$()_#~@]+"
+_ATTRIBUTE = re.compile(
+    rb"""([A-Za-z_][-\w.:]*)(?:\s*=\s*(?:"([^"<>]*)"|'([^'<>]*)'|(""" + _UNQUOTED + rb")))?"
+)
+_LINK_TAG = re.compile(rb"<link((?:\s+" + _ATTRIBUTE.pattern + rb")*)\s*/?>", re.I)
+_LINK_START = re.compile(rb"<link(?![-\w.:\x80-\xff])", re.I)
+
+
+def _inert_link(attributes: bytes) -> bool:
+    """Does feedparser's ``_start_link`` leave the feed's link alone for a <link> with these
+    attributes? It sets it from an href (or url, uri) when rel is "alternate" (the default) and
+    type an HTML one (the default). Read loosely: any rel or type value that might say so counts."""
+    href = False
+    rels: list[bytes] = []
+    types: list[bytes] = []
+    for m in _ATTRIBUTE.finditer(attributes):
+        name = m.group(1).lower()
+        value = (m.group(2) or m.group(3) or m.group(4) or b"").lower()
+        if name in (b"href", b"url", b"uri"):
+            href = True
+        elif name in (b"rel", b"type"):
+            if b"&" in value:  # an entity could spell anything
+                return False
+            (rels if name == b"rel" else types).append(value)
+    if not href:
+        return True
+    if rels and not any(b"alternate" in v for v in rels):
+        return True
+    return bool(types) and not any(b"html" in v for v in types)
+
+
+def inert_page(document: bytes) -> bool:
+    """Would feedparser (strict or loose) read an HTML page into a feed without entries, version,
+    title or link, whatever else it holds? Decided from the bytes, leaning to "no": every tag name
+    must be one without a feedparser handler (or one of _PAGE_HANDLERS), unprefixed and ASCII; the
+    only default namespace XHTML's; no namespace, DOCTYPE or entity that sets a version; every
+    <link> inert. Tags inside comments, scripts or CDATA count too."""
+    if _VERSION_HINT.search(document):
+        return False
+    for m in _XMLNS.finditer(document):
+        if m.group(1) is None:
+            return False
+    links = False
+    for raw in set(_TAG_NAME.findall(document)):
+        if b":" in raw or not raw.isascii():
+            return False
+        name = raw.decode("ascii").lower()
+        if name in FP_HANDLERS:
+            if name not in _PAGE_HANDLERS:
+                return False
+            links = links or name == "link"
+    if links:
+        for start in _LINK_START.finditer(document):
+            tag = _LINK_TAG.match(document, start.start())
+            # feedparser's loose parser turns &#34; and &#39; into quotes before it reads tags.
+            if tag is None or b"&#" in tag.group(0) or not _inert_link(tag.group(1)):
+                return False
+    return True
+
+
 def _describe_bozo(exc: BaseException | None, body: bytes) -> str:
     if exc is None:
         return "malformed feed"
@@ -661,6 +761,10 @@ def _parse_xml(
             elif total is not None and max_entries is not None and total > max_entries:
                 fast = dataclasses.replace(fast, problem=_capped_note(total, max_entries))
             return fast
+        if _looks_like_html(body, content_type) and inert_page(document):
+            # What feedparser's path gives such a page (below: a feed without title or link), without
+            # its parse: a page that is not well-formed costs it a strict and a loose parse of all of it.
+            return ParsedFeed(None, url, (), HTML_PAGE, None, find_alternates(body, url))
     import feedparser  # imported on first use: it costs start-up time, and the fast path rarely needs it
 
     headers = {"content-location": url or ""}
