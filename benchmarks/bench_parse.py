@@ -77,7 +77,7 @@ def parser_stage(body: Body) -> int:
     """Entries of one body after the fast path's parser stage, normalization left out: the same
     steps, options and fall-backs as ``watcher.parse._parse_xml`` up to its raw entries."""
     from watcher import parse_fast
-    from watcher.parse import _looks_like_json, _trusted_encoding
+    from watcher.parse import _looks_like_html, _looks_like_json, _trusted_encoding, inert_page
     from watcher.parse_guard import prepare_xml
 
     if _looks_like_json(body.data, None):
@@ -90,6 +90,8 @@ def parser_stage(body: Body) -> int:
             return len(parse_fast.parse_xml(xml_in.body, body.url, xml_in.content_type)[1])
         except Exception:  # Untrusted: feedparser below, as in parse_feed
             pass
+        if _looks_like_html(body.data, None) and inert_page(xml_in.body):
+            return 0  # a page feedparser would read into nothing: no parser, as in parse_feed
     headers = {"content-location": body.url}
     if xml_in.content_type:
         headers["content-type"] = xml_in.content_type
@@ -107,21 +109,27 @@ def run_watcher_feedparser(bodies: list[Body]) -> int:
     return sum(watcher_feedparser_entries(b) for b in bodies)
 
 
-def fallbacks(bodies: list[Body]) -> tuple[Counter[str], int, int]:
-    """Why the fast path handed bodies to feedparser: reasons by file, and (entries, bytes) handed over."""
-    from watcher.parse import _looks_like_json, fast_path_refusal
+def fallbacks(bodies: list[Body]) -> tuple[Counter[str], int, int, int]:
+    """Why the fast path handed bodies to feedparser: reasons by file, (entries, bytes) handed over,
+    and the HTML pages it refused that went to no parser (feedparser would read nothing from them)."""
+    from watcher.parse import _looks_like_html, _looks_like_json, fast_path_refusal, inert_page
+    from watcher.parse_guard import prepare_xml
 
     reasons: Counter[str] = Counter()
-    entries = size = 0
+    entries = size = pages = 0
     for b in bodies:
         if _looks_like_json(b.data, None):
             continue  # JSON Feed: the same json reader on both paths
         reason = fast_path_refusal(b.data, b.url)
+        html = reason and reason != "encoding" and _looks_like_html(b.data, None)
+        if html and inert_page(prepare_xml(b.data, None, b.url).body):
+            pages += 1
+            continue
         if reason:
             reasons[reason] += 1
             entries += len(parse_feed(b.data, url=b.url, now=NOW, parser="feedparser").entries)
             size += len(b.data)
-    return reasons, entries, size
+    return reasons, entries, size, pages
 
 
 TARGET = 10.0
@@ -224,13 +232,14 @@ def measure(bodies: list[Body], repeat: int) -> Table:
         f"by the best CPU time of each stage instead (the run least disturbed by the machine): (a) "
         f"{best[FEEDPARSER] / best[STAGE]:.1f}x, (b) {best[FEEDPARSER] / best[WHOLE]:.1f}x"
     )
-    reasons, fb_entries, fb_bytes = fallbacks(bodies)
+    reasons, fb_entries, fb_bytes, pages = fallbacks(bodies)
     total = results[WHOLE][0]
     table.notes.append(
         f"the fast path handed {sum(reasons.values())} of {len(bodies)} bodies to feedparser "
         f"({fb_entries:,} of {total:,} entries, {fb_bytes / 1e6:.2f} of {mb:.1f} MB): "
         + ", ".join(f"{k} {v}" for k, v in reasons.most_common())
-        + "; those are parsed by feedparser inside (a) and (b)"
+        + f"; those are parsed by feedparser inside (a) and (b); {pages} HTML pages it refused went "
+        "to no parser (feedparser would read nothing from them)"
     )
     table.notes.append(
         "speed-up = feedparser.parse CPU time / the stage's CPU time for the same bodies (entries/s "
