@@ -236,19 +236,31 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_markup_tags: dict[str, tuple[str, str]] = {}
+
+
 def _markup(el: Any, out: list[str]) -> None:
     """Inline XHTML as markup for html_to_text (local names, attributes left out: only text counts)."""
+    tags = _markup_tags
     for child in el:
         tag = child.tag
         if isinstance(tag, str):
-            local = tag.rsplit("}", 1)[-1]
-            out.append(f"<{local}>")
-            if child.text:
-                out.append(_escape(child.text))
-            _markup(child, out)
-            out.append(f"</{local}>")
-        if child.tail:
-            out.append(_escape(child.tail))
+            pair = tags.get(tag)
+            if pair is None:
+                local = tag.rsplit("}", 1)[-1]
+                pair = (f"<{local}>", f"</{local}>")
+                if len(tags) < 4096:
+                    tags[tag] = pair
+            out.append(pair[0])
+            text = child.text
+            if text:
+                out.append(_escape(text))
+            if len(child):  # most inline elements hold text only: no call for them
+                _markup(child, out)
+            out.append(pair[1])
+        tail = child.tail
+        if tail:
+            out.append(_escape(tail))
 
 
 def _content(el: Any, ctype: str) -> str:
