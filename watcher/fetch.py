@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from watcher.headers import parse_retry_after
-from watcher.imports import import_without
+from watcher.imports import import_without, lazy_exports
 
 if TYPE_CHECKING:
     import httpcore
@@ -765,11 +765,5 @@ def _fetch(
     raise RedirectLoop(url, f"more than {limits.max_redirects} redirects (last: {current})")
 
 
-def __getattr__(name: str) -> Any:
-    """``FetchResult``, defined in :mod:`watcher.values_polled` (the first request does not wait for it)."""
-    if name != "FetchResult":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from watcher.values_polled import FetchResult
-
-    globals()[name] = FetchResult
-    return FetchResult
+# FetchResult is defined in watcher.values_polled: the first request does not wait for it.
+__getattr__ = lazy_exports(__name__, {"FetchResult": "watcher.values_polled"})

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from watcher.config import DigestSettings, PollingSettings, Settings
 from watcher.fetch import FetchError, FetchLimits, HostLimiter, fetch
 from watcher.headers import RETRY_AFTER_MAX_S
+from watcher.imports import lazy_exports
 from watcher.polling import next_poll_after_failure, success_interval, unchanged_interval
 from watcher.store import faults
 from watcher.store import feeds as feed_store
@@ -381,13 +382,5 @@ def _refused(
         result.status, result.error = "failed", error
 
 
-def __getattr__(name: str) -> Any:
-    """``FeedResult`` and ``DigestResult``, defined in :mod:`watcher.values_polled` (made once a
-    poll's request is under way, or a digest is sent)."""
-    if name not in ("FeedResult", "DigestResult"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import watcher.values_polled as polled
-
-    value = getattr(polled, name)
-    globals()[name] = value
-    return value
+# FeedResult and DigestResult are made once a poll's request is under way, or a digest is sent.
+__getattr__ = lazy_exports(__name__, dict.fromkeys(("FeedResult", "DigestResult"), "watcher.values_polled"))

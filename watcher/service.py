@@ -23,13 +23,14 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from queue import Empty, SimpleQueue
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher import startup
 from watcher.config import ConfigError, DigestSettings, Settings, load_settings
 from watcher.fetch import HostLimiter, make_client
+from watcher.imports import lazy_exports
 from watcher.pipeline import cron_due, dispatch_digest, poll_feed
 from watcher.profiles import Scorer, compile_profiles
 from watcher.store import SingleWorkerLock, faults, is_sqlite, open_store, schedules
@@ -634,11 +635,5 @@ class Worker:
             log.exception("digest %s failed; will retry", name)
 
 
-def __getattr__(name: str) -> Any:
-    """``CycleReport``, defined in :mod:`watcher.values_polled` (made when a cycle is over)."""
-    if name != "CycleReport":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from watcher.values_polled import CycleReport
-
-    globals()[name] = CycleReport
-    return CycleReport
+# CycleReport is made when a cycle is over: defined in watcher.values_polled.
+__getattr__ = lazy_exports(__name__, {"CycleReport": "watcher.values_polled"})

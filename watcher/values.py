@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from watcher.imports import lazy_exports
 
 if TYPE_CHECKING:
     from watcher.values_polled import Entry, ParsedFeed
@@ -86,13 +88,4 @@ _LATER = {
 
 __all__ = ["Digest", "DigestItem", "Entry", "FeedbackLinks", "ParsedFeed", "Score", "StoredItem", "new_score"]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LATER.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LATER)

@@ -9,8 +9,9 @@ the service's start-up should not pay for deriving (rapidfuzz, the gazetteer) or
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from watcher.imports import lazy_exports
 
 if TYPE_CHECKING:
     from watcher.profiles.derive import derive_profile
@@ -29,11 +30,4 @@ _HOMES = {
 
 __all__ = ["ProfileSpec", "Scorer", "compile_profiles", "derive_profile", "explain_text", "spec_to_toml"]
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from watcher.imports import lazy_exports
 from watcher.store.db import dialect_insert
 from watcher.store.tables import entries as entry_table
 from watcher.store.tables import feeds as feed_table
@@ -319,11 +320,5 @@ def health(engine: Engine, now: datetime) -> Health:
     return Health(feeds={k: int(v) for k, v in by_status.items()}, due=int(due), last_poll=last)
 
 
-def __getattr__(name: str) -> Any:
-    """``PollOutcome``, defined in :mod:`watcher.values_polled`: made once a poll's request is under way."""
-    if name != "PollOutcome":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from watcher.values_polled import PollOutcome
-
-    globals()[name] = PollOutcome
-    return PollOutcome
+# PollOutcome is made once a poll's request is under way: defined in watcher.values_polled.
+__getattr__ = lazy_exports(__name__, {"PollOutcome": "watcher.values_polled"})

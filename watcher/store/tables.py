@@ -28,6 +28,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from watcher.imports import lazy_exports
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC in and out, on SQLite (which stores naive text) and PostgreSQL alike."""
@@ -120,16 +122,12 @@ digest_schedules = Table(
     _required("fired_at", UTCDateTime),
 )
 
-_REST = ("entry_keys", "matches", "digest_runs", "deliveries", "verdicts", "suggestions")
-
-
-def __getattr__(name: str) -> Any:
-    """The tables no step before the first fetch reads, defined in :mod:`watcher.store.tables_rest`
-    (on this metadata) when one is first named; the ORM's models import them all."""
-    if name not in _REST:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import watcher.store.tables_rest as rest
-
-    value = getattr(rest, name)
-    globals()[name] = value
-    return value
+# The tables no step before the first fetch reads, defined in watcher.store.tables_rest (on this
+# metadata) when one is first named; the ORM's models import them all.
+__getattr__ = lazy_exports(
+    __name__,
+    dict.fromkeys(
+        ("entry_keys", "matches", "digest_runs", "deliveries", "verdicts", "suggestions"),
+        "watcher.store.tables_rest",
+    ),
+)
