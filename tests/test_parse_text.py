@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 from html import unescape
 
 import pytest
@@ -22,7 +23,10 @@ from watcher.parse import (
     _CONTROL,
     _DOCUMENT_END,
     _LOOKS_LIKE_TAG,
+    _UNICODE_SPACE,
+    _UNICODE_SPACE_UTF8,
     _html_parser,
+    _marked,
     _TextExtractor,
     _trusted_encoding,
     html_to_text,
@@ -126,6 +130,25 @@ EDGE = [
     "<p>" + "w " * 2500 + "\x01" * 3000 + "v " * 2000 + "</p>",
     "<p>" + "w " * 2000 + "&lt;b&gt;tail&lt;/b&gt;</p>",  # a tag only in the tail: a second pass
     "<p>" + "z " * 2000 + "</p>" + "<script>" + "s " * 5000 + "</script>end",
+    # Tags the UTF-8 patterns must read as the str patterns do: case, Unicode spaces, folds.
+    "a<DIV>b</Div\u3000>c<p\xa0>d<li\x85>e<br\u2028/>f<td\x1c>g",
+    "x</BODY\u2003 >y<p>z</html\x0b>w",
+    "<\u017fection>long s</section>x<blo\u212aquote>kelvin</blockquote>y<d\u0131v>i</div>z",
+    "<p>caf\xe9</p><\u0130>dotted</p>",
+    "<p>wide \u65e5\u672c</p><P\u3000>next",
+    # Elements whose text is dropped, and those before which libxml2 implies a <head>.
+    "<meta charset=utf-8>after meta<p>x</p>",
+    "<LINK rel=x>text<p>y</p>",
+    "<base href=x>t<b>u</b>",
+    "<TITLE>t</TITLE>body text",
+    "<Script>s()</script>shown",
+    "<svg><text>drawn</text></svg>shown",
+    "<math><mi>x</mi></math>shown",
+    "<template><p>t</p></template>shown",
+    "<noscript>n</noscript>shown",
+    "<head><title>h</title></head><body>b</body>",
+    "<p>x</p><style>p{}</style>y",
+    "<scripted>not hidden</scripted><b>x</b>",
 ]
 
 
@@ -140,8 +163,36 @@ def test_generated_fragments_same_as_general_path() -> None:
         "<p>", "</p>", "<br>", "<br/>", "<div class=x>", "</div>", "<b>", "</b>", "<img src=a>", "&amp;",
         "&lt;", "&gt;", "&#8212;", "&#1;", "&nbsp;", " ", "\n", "\t", "\xa0", "\u2003", "\x01", "\x1f",
         "\x7f", "\ufffe", "word", "mot", "日本", "é", "<script>", "</script>", "<!-- c -->", "</body>",
-        "<", ">", "&lt;p&gt;", "<li>", "</ul>",
+        "<", ">", "&lt;p&gt;", "<li>", "</ul>", "<P>", "</DIV>", "<p\u3000>", "</body\xa0>", "<d\u0131v>",
+        "<\u017fection>", "\u212a", "<meta>", "<LINK>", "<title>", "</title>", "<base>", "<Style>", "<svg>",
     ]  # fmt: skip
     for _ in range(3000):
         size = rng.choice((3, 10, 40, 400))
         _check("".join(rng.choice(pieces) for _ in range(size)))
+
+
+def test_spelled_out_spaces_are_what_backslash_s_takes() -> None:
+    """``_UNICODE_SPACE`` (a str class) and ``_UNICODE_SPACE_UTF8`` (its UTF-8) take exactly the
+    characters "\\s" takes, over every code point."""
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    spaces = re.findall(r"\s", every)
+    assert re.findall(f"[{_UNICODE_SPACE}]", every) == spaces
+    utf8 = re.compile(_UNICODE_SPACE_UTF8)
+    assert [c for c in every if utf8.fullmatch(c.encode())] == spaces
+    assert utf8.findall(every.encode()) == [c.encode() for c in spaces]
+
+
+def test_marked_utf8_same_as_str_patterns() -> None:
+    """``_marked`` runs the block-tag and document-end patterns on UTF-8: the same bytes as the str
+    patterns' output encoded, for the edge cases, every space after every tag and generated soup."""
+    rng = random.Random(17)
+    tails = [chr(c) for c in range(0x3001) if re.fullmatch(r"[\s/>a-z\x80-\xff]", chr(c))]
+    htmls = [h for h in EDGE if h] + [
+        f"a<{t}{c}b</{t}{c}" for t in ("p", "DiV", "body", "html") for c in tails
+    ]
+    pieces = ["<p", "</P", "<div", "<Li", "</body", "</HTML", "<br", " ", "\xa0", "\u3000", "\x85", ">", "/",
+              "\u212a", "\u017f", "\u0131", "\u0130", "x", "\xe9", "\u65e5", "\ud800", "<"]  # fmt: skip
+    htmls += ["".join(rng.choice(pieces) for _ in range(rng.choice((3, 12, 60)))) for _ in range(5000)]
+    for html in htmls:
+        expected = _BLOCK_TAG.sub(" <", _DOCUMENT_END.sub("", html)).encode("utf-8", "replace")
+        assert _marked(html) == expected, repr(html)

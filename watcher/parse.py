@@ -147,6 +147,26 @@ def _alternation(words: Iterable[str]) -> str:
 # reference) keeps re.sub in C.
 _BLOCK_TAG = re.compile(r"<(?=/?" + _alternation(_TextExtractor.BLOCK) + r"[\s/>])", re.I)
 _DOCUMENT_END = re.compile(r"</(?:body|html)\s*>", re.I)  # libxml2 drops what follows them
+# The same two on the UTF-8 the HTML parser gets, which is cheaper than on the str (ASCII case
+# folding, no str pieces to join, no encoding after). They match where the str patterns match:
+# "<" and every letter of the tag names are ASCII, so a match starts on a character, and "\s" is
+# spelled out as the UTF-8 of every character it takes. The str patterns fold these four
+# characters to ASCII letters ("\u212a" is "k" to re.I); a text holding one takes them.
+_UNICODE_SPACE_UTF8 = (
+    rb"(?:[\t\n\x0b\x0c\r\x1c-\x1f ]|\xc2[\x85\xa0]|\xe1\x9a\x80"
+    rb"|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80)"
+)
+_BLOCK_NAMES_UTF8 = _alternation(_TextExtractor.BLOCK).encode()
+_BLOCK_TAG_UTF8 = re.compile(
+    rb"<(?=/?" + _BLOCK_NAMES_UTF8 + rb"(?:[/>]|" + _UNICODE_SPACE_UTF8 + rb"))", re.I
+)
+_DOCUMENT_END_UTF8 = re.compile(rb"</(?:body|html)" + _UNICODE_SPACE_UTF8 + rb"*>", re.I)
+_FOLDED_TO_ASCII = ("\u0130", "\u0131", "\u017f", "\u212a")
+# A start tag of an element whose text is not shown (SKIP), or of one before which libxml2 implies
+# a <head> (dropped with what it holds): without any, the tree has nothing to strip. libxml2 folds
+# tag names in ASCII only, as re.I does on bytes; a longer name that starts alike only costs a strip.
+_HEAD_IMPLIED = ("script", "style", "meta", "link", "title", "base")
+_HIDDEN_START = re.compile(rb"<" + _alternation({*_TextExtractor.SKIP, *_HEAD_IMPLIED}).encode(), re.I)
 _html_parsers = threading.local()
 
 
@@ -170,7 +190,11 @@ def _html_parser() -> Any:
 
 def _marked(html: str) -> bytes:
     """What the HTML parser gets: block tags spaced apart, nothing after the document's end."""
-    return _BLOCK_TAG.sub(" <", _DOCUMENT_END.sub("", html)).encode("utf-8", "replace")
+    # (Testing a Latin-1 str for a wider character costs no scan.)
+    if not html.isascii() and any(ch in html for ch in _FOLDED_TO_ASCII):
+        return _BLOCK_TAG.sub(" <", _DOCUMENT_END.sub("", html)).encode("utf-8", "replace")
+    data = html.encode("utf-8", "replace")
+    return _BLOCK_TAG_UTF8.sub(b" <", _DOCUMENT_END_UTF8.sub(b"", data))
 
 
 def _markup_text(html: str) -> str:
@@ -190,7 +214,8 @@ def _markup_text(html: str) -> str:
         root = etree.fromstring(data, _html_parser())
         if root is None:
             return ""
-        etree.strip_elements(root, *_TextExtractor.SKIP, with_tail=False)
+        if _HIDDEN_START.search(data):  # few summaries have any (53 of 2,129 in the corpus)
+            etree.strip_elements(root, *_TextExtractor.SKIP, with_tail=False)
         return etree.tostring(root, method="text", encoding=str)
     except (etree.LxmlError, ValueError):
         parser = _TextExtractor()
@@ -293,9 +318,15 @@ def _canonical_full(link: str, base: str | None) -> str | None:
         return None
 
 
+# What "\s" takes in a str pattern (str.isspace), spelled out for a character class: a class of
+# plain characters is a table lookup per character where "\s" in a negated class is a category
+# call (a test compares both over every code point).
+_UNICODE_SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 # An absolute http(s) URL that urljoin returns unchanged: a host, no empty "?" or "#", no ";params",
 # no whitespace (urljoin re-splits such a URL and could drop or change those parts).
-_ABSOLUTE = re.compile(r"https?://[^/\s?#;][^\s?#;]*(?:\?[^\s#]+)?(?:#\S+)?")
+_ABSOLUTE = re.compile(
+    rf"https?://[^/?#;{_UNICODE_SPACE}][^?#;{_UNICODE_SPACE}]*(?:\?[^#{_UNICODE_SPACE}]+)?(?:#[^{_UNICODE_SPACE}]+)?"
+)
 
 
 # An absolute http(s) URL that _canonical_full gives back as it is (but for the case of scheme and
@@ -304,10 +335,12 @@ _ABSOLUTE = re.compile(r"https?://[^/\s?#;][^\s?#;]*(?:\?[^\s#]+)?(?:#\S+)?")
 # (urljoin would drop an empty ";params"), and a fragment, which is dropped anyway. safe_url_string
 # keeps an ASCII host as it is (no IDNA, no IPv4 rewriting) and resolves no dot segments; a test
 # compares both ways over generated URLs.
+# Case is folded in the scheme only (the classes name both cases: folding there would cost a
+# lower-casing per character), and in ASCII only: "\u212a" (Kelvin) is not "k" for the full steps.
 _PLAIN_URL = re.compile(
-    r"(https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
+    r"((?i:https?)://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
     r"(/[A-Za-z0-9\-._~!$&()*+,=:@/]*)?(?:\?([A-Za-z0-9\-._~!$&()*+,;=:@/?]*))?(?:#.*)?",
-    re.I | re.S | re.A,  # ASCII-only case folding: "\u212a" (Kelvin) is not "k" for the full steps
+    re.S | re.A,
 )
 
 
