@@ -8,6 +8,7 @@ the fast path gives fewer entries for any file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -700,3 +701,23 @@ def test_generated_pages_like_feedparser() -> None:
         assert fast == slow, data
         taken += fast.problem == HTML_PAGE and inert_page(data)
     assert taken > 20  # the shortcut is exercised, not only refused
+
+
+def test_fix_skips_the_c1_scan_only_for_printable_text() -> None:
+    """``_fix`` looks for C1 controls only in a text that is not printable: the same values as
+    scanning every text, for every C1 character among printable and unprintable neighbours."""
+
+    def scanned(text: str) -> str:
+        if text.isascii():
+            return text
+        with contextlib.suppress(UnicodeError):
+            text = text.encode("iso-8859-1").decode("utf-8")
+        return text.translate(parse_fast._CP1252) if parse_fast._C1.search(text) else text
+
+    rng = random.Random(17)
+    pieces = ["a", " ", "\n", "\t", "\xe9", "\xc3\xa9", "\u2019", "\u65e5", "\xa0", "\x7f", "\xad", "\u200b"]
+    pieces += [chr(c) for c in range(0x80, 0xA0)]
+    texts = [p + q for p in pieces for q in pieces]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.choice((2, 8, 40)))) for _ in range(5000)]
+    for text in texts:
+        assert parse_fast._fix(text) == scanned(text), repr(text)

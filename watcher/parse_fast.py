@@ -227,7 +227,9 @@ def _fix(text: str) -> str:
         text = text.encode("iso-8859-1").decode("utf-8")
     except UnicodeError:
         pass
-    if _C1.search(text):  # Windows-1252 code points sent as C1 controls
+    # Windows-1252 code points sent as C1 controls. Those are not printable, so a printable text
+    # (most, even of the non-ASCII ones: no line break) needs no scan for them.
+    if not text.isprintable() and _C1.search(text):
         text = text.translate(_CP1252)
     return text
 
