@@ -25,6 +25,7 @@ from watcher.parse import (
     _LOOKS_LIKE_TAG,
     _UNICODE_SPACE,
     _UNICODE_SPACE_UTF8,
+    _clean,
     _html_parser,
     _marked,
     _TextExtractor,
@@ -196,3 +197,31 @@ def test_marked_utf8_same_as_str_patterns() -> None:
     for html in htmls:
         expected = _BLOCK_TAG.sub(" <", _DOCUMENT_END.sub("", html)).encode("utf-8", "replace")
         assert _marked(html) == expected, repr(html)
+
+
+def test_clean_skips_split_and_join_only_where_they_change_nothing() -> None:
+    """``_clean`` trusts a printable text whose only whitespace is single inner spaces: every other
+    whitespace character is unprintable, and the result is the split-and-join one for any text."""
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    assert [c for c in every if c.isspace() and c.isprintable()] == [" "]
+    rng = random.Random(17)
+    pieces = [
+        "a",
+        "b c",
+        " ",
+        "  ",
+        "\n",
+        "\t",
+        "\xa0",
+        "\u3000",
+        "\x01",
+        "\x1c",
+        "\x7f",
+        "\ufffe",
+        "\xe9",
+        "\u65e5",
+    ]
+    texts = [p + q + r for p in pieces for q in pieces for r in pieces]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.choice((1, 5, 30)))) for _ in range(3000)]
+    for text in texts:
+        assert _clean(text) == _CONTROL.sub("", " ".join(text.split())), repr(text)

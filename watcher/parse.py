@@ -256,14 +256,28 @@ def _collapsed(raw: str, limit: int | None) -> str:
     characters and whether there are more than limit).
     """
     if limit is None:
-        return _printable(" ".join(raw.split()))
+        return _clean(raw)
     head = limit + limit // 4  # enough for every long text of the corpus at the first try
     while head < len(raw):
-        text = _printable(" ".join(raw[:head].split()))
+        text = _clean(raw[:head])
         if len(text) > limit:
             return shorten(text, limit)
         head *= 4
-    return shorten(_printable(" ".join(raw.split())), limit)
+    return shorten(_clean(raw), limit)
+
+
+def _clean(raw: str) -> str:
+    """``raw`` with whitespace collapsed and control characters dropped.
+
+    Every whitespace character but " " is unprintable, so a printable text (most titles and plain
+    summaries) is clean as it is unless it has two spaces in a row or one at an end: no split and
+    join for it. Collapsing a printable text keeps it printable.
+    """
+    if raw.isprintable():
+        if "  " in raw or raw.startswith(" ") or raw.endswith(" "):
+            return " ".join(raw.split())
+        return raw
+    return _printable(" ".join(raw.split()))
 
 
 def _printable(text: str) -> str:
