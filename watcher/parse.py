@@ -162,11 +162,6 @@ _BLOCK_TAG_UTF8 = re.compile(
 )
 _DOCUMENT_END_UTF8 = re.compile(rb"</(?:body|html)" + _UNICODE_SPACE_UTF8 + rb"*>", re.I)
 _FOLDED_TO_ASCII = ("\u0130", "\u0131", "\u017f", "\u212a")
-# A start tag of an element whose text is not shown (SKIP), or of one before which libxml2 implies
-# a <head> (dropped with what it holds): without any, the tree has nothing to strip. libxml2 folds
-# tag names in ASCII only, as re.I does on bytes; a longer name that starts alike only costs a strip.
-_HEAD_IMPLIED = ("script", "style", "meta", "link", "title", "base")
-_HIDDEN_START = re.compile(rb"<" + _alternation({*_TextExtractor.SKIP, *_HEAD_IMPLIED}).encode(), re.I)
 _html_parsers = threading.local()
 
 
@@ -214,8 +209,7 @@ def _markup_text(html: str) -> str:
         root = etree.fromstring(data, _html_parser())
         if root is None:
             return ""
-        if _HIDDEN_START.search(data):  # few summaries have any (53 of 2,129 in the corpus)
-            etree.strip_elements(root, *_TextExtractor.SKIP, with_tail=False)
+        etree.strip_elements(root, *_TextExtractor.SKIP, with_tail=False)
         return etree.tostring(root, method="text", encoding=str)
     except (etree.LxmlError, ValueError):
         parser = _TextExtractor()
