@@ -192,7 +192,9 @@ def test_marked_utf8_same_as_str_patterns() -> None:
         f"a<{t}{c}b</{t}{c}" for t in ("p", "DiV", "body", "html") for c in tails
     ]
     pieces = ["<p", "</P", "<div", "<Li", "</body", "</HTML", "<br", " ", "\xa0", "\u3000", "\x85", ">", "/",
-              "\u212a", "\u017f", "\u0131", "\u0130", "x", "\xe9", "\u65e5", "\ud800", "<"]  # fmt: skip
+              "\u212a", "\u017f", "\u0131", "\u0130", "x", "\xe9", "\u65e5", "\ud800", "<", "<bLoCkQuOtE",
+              "<H1", "</tBody", "<Hr", "<FigCaption", "<nav", "<MAIN", "<secTION", "<span", "<i",
+              "<a"]  # fmt: skip
     htmls += ["".join(rng.choice(pieces) for _ in range(rng.choice((3, 12, 60)))) for _ in range(5000)]
     for html in htmls:
         expected = _BLOCK_TAG.sub(" <", _DOCUMENT_END.sub("", html)).encode("utf-8", "replace")

@@ -123,9 +123,14 @@ _CONTROL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])  # 
 _LOOKS_LIKE_TAG = re.compile(r"<(?:[a-zA-Z][\w:-]*(?:\s[^<>]*)?|/[a-zA-Z][\w:-]*\s*|!--.*?--)>", re.S)
 
 
-def _alternation(words: Iterable[str]) -> str:
+def _alternation(words: Iterable[str], *, any_case: bool = False) -> str:
     """A regex matching any of ``words``, as a trie ("p(?:re)?"): the engine tries one branch per
-    character instead of every word at every "<"."""
+    character instead of every word at every "<".
+
+    ``any_case``: lower-case ASCII ``words`` in any ASCII case, without re.I. A first letter is
+    then a branch per case and a later one a class ("[Pp]"): the engine passes over a branch that
+    starts with another literal character at once, where under re.I it enters every branch.
+    """
     trie: dict[str, Any] = {}
     for word in words:
         node = trie
@@ -133,22 +138,32 @@ def _alternation(words: Iterable[str]) -> str:
             node = node.setdefault(ch, {})
         node[""] = {}
 
-    def branch(node: dict[str, Any]) -> str:
-        alts = [re.escape(ch) + branch(sub) for ch, sub in sorted(node.items()) if ch]
+    def branch(node: dict[str, Any], first: bool) -> str:
+        alts = []
+        for ch, sub in sorted(node.items()):
+            if not ch:
+                continue
+            rest = branch(sub, False)
+            if not (any_case and ch.isalpha()):
+                alts.append(re.escape(ch) + rest)
+            elif first:
+                alts += [ch.upper() + rest, ch + rest]
+            else:
+                alts.append(f"[{ch.upper()}{ch}]" + rest)
         if not alts:
             return ""
         body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
         return f"(?:{body})?" if "" in node else body
 
-    return branch(trie)
+    return branch(trie, True)
 
 
 # The "<" of a block element's tag: a space goes before it. A literal replacement (no group
 # reference) keeps re.sub in C.
 _BLOCK_TAG = re.compile(r"<(?=/?" + _alternation(_TextExtractor.BLOCK) + r"[\s/>])", re.I)
 _DOCUMENT_END = re.compile(r"</(?:body|html)\s*>", re.I)  # libxml2 drops what follows them
-# The same two on the UTF-8 the HTML parser gets, which is cheaper than on the str (ASCII case
-# folding, no str pieces to join, no encoding after). They match where the str patterns match:
+# The same two on the UTF-8 the HTML parser gets, which is cheaper than on the str (ASCII cases,
+# no str pieces to join, no encoding after). They match where the str patterns match:
 # "<" and every letter of the tag names are ASCII, so a match starts on a character, and "\s" is
 # spelled out as the UTF-8 of every character it takes. The str patterns fold these four
 # characters to ASCII letters ("\u212a" is "k" to re.I); a text holding one takes them.
@@ -156,10 +171,8 @@ _UNICODE_SPACE_UTF8 = (
     rb"(?:[\t\n\x0b\x0c\r\x1c-\x1f ]|\xc2[\x85\xa0]|\xe1\x9a\x80"
     rb"|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80)"
 )
-_BLOCK_NAMES_UTF8 = _alternation(_TextExtractor.BLOCK).encode()
-_BLOCK_TAG_UTF8 = re.compile(
-    rb"<(?=/?" + _BLOCK_NAMES_UTF8 + rb"(?:[/>]|" + _UNICODE_SPACE_UTF8 + rb"))", re.I
-)
+_BLOCK_NAMES_UTF8 = _alternation(_TextExtractor.BLOCK, any_case=True).encode()
+_BLOCK_TAG_UTF8 = re.compile(rb"<(?=/?" + _BLOCK_NAMES_UTF8 + rb"(?:[/>]|" + _UNICODE_SPACE_UTF8 + rb"))")
 _DOCUMENT_END_UTF8 = re.compile(rb"</(?:body|html)" + _UNICODE_SPACE_UTF8 + rb"*>", re.I)
 _FOLDED_TO_ASCII = ("\u0130", "\u0131", "\u017f", "\u212a")
 _html_parsers = threading.local()
