@@ -162,18 +162,21 @@ def _alternation(words: Iterable[str], *, any_case: bool = False) -> str:
 # reference) keeps re.sub in C.
 _BLOCK_TAG = re.compile(r"<(?=/?" + _alternation(_TextExtractor.BLOCK) + r"[\s/>])", re.I)
 _DOCUMENT_END = re.compile(r"</(?:body|html)\s*>", re.I)  # libxml2 drops what follows them
-# The same two on the UTF-8 the HTML parser gets, which is cheaper than on the str (ASCII cases,
-# no str pieces to join, no encoding after). They match where the str patterns match:
-# "<" and every letter of the tag names are ASCII, so a match starts on a character, and "\s" is
-# spelled out as the UTF-8 of every character it takes. The str patterns fold these four
-# characters to ASCII letters ("\u212a" is "k" to re.I); a text holding one takes them.
+# The same two on the UTF-8 the HTML parser gets, which is cheaper than on the str (the names'
+# ASCII cases spelled out instead of re.I, no str pieces to join, no encoding after). They match
+# where the str patterns match: "<" and every letter of the tag names are ASCII, so a match starts
+# on a character, and "\s" is spelled out as the UTF-8 of every character it takes. re.I on a str
+# also folds the four characters of _FOLDED_TO_ASCII to ASCII letters ("\u212a" is "k"): a text
+# holding one takes the str patterns.
 _UNICODE_SPACE_UTF8 = (
     rb"(?:[\t\n\x0b\x0c\r\x1c-\x1f ]|\xc2[\x85\xa0]|\xe1\x9a\x80"
     rb"|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80)"
 )
 _BLOCK_NAMES_UTF8 = _alternation(_TextExtractor.BLOCK, any_case=True).encode()
 _BLOCK_TAG_UTF8 = re.compile(rb"<(?=/?" + _BLOCK_NAMES_UTF8 + rb"(?:[/>]|" + _UNICODE_SPACE_UTF8 + rb"))")
-_DOCUMENT_END_UTF8 = re.compile(rb"</(?:body|html)" + _UNICODE_SPACE_UTF8 + rb"*>", re.I)
+_DOCUMENT_END_UTF8 = re.compile(
+    rb"</" + _alternation(("body", "html"), any_case=True).encode() + _UNICODE_SPACE_UTF8 + rb"*>"
+)
 _FOLDED_TO_ASCII = ("\u0130", "\u0131", "\u017f", "\u212a")
 _html_parsers = threading.local()
 
