@@ -41,7 +41,7 @@ TARGET_S = 0.3
 REPEAT = 7
 # Run in a child on the installed copy: `watcher run --once` in-process against a loopback server
 # of its own; at the first request, print the modules imported since the harness was ready, less
-# watcher's own, and leave. These are what the first fetch cannot do without.
+# watcher's own (what the first fetch cannot do without), and those loaded before, and leave.
 _NEEDED = r"""
 import json, os, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,7 +52,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         mods = [m for m in sys.modules if m not in before and m.split(".")[0] != "watcher"]
-        sys.stdout.write(json.dumps(mods))
+        sys.stdout.write(json.dumps({"needed": mods, "before": sorted(before)}))
         sys.stdout.flush()
         os._exit(0)
 
@@ -70,7 +70,8 @@ os._exit(3)  # no request was made
 """
 # Import only those modules, as `watcher` would: the collector off, and httpcore and httpx first
 # without the optional extras watcher.fetch hides from them (trio and anyio, httpx's command-line
-# client), which would otherwise come in with them. Then leave without tear-down.
+# client), which would otherwise come in with them. Then leave without tear-down (with --list,
+# print the modules loaded first: _check_floor makes sure the floor imports nothing more).
 _FLOOR = """
 import gc, importlib, os, sys
 gc.disable()
@@ -82,8 +83,11 @@ import httpcore, httpx
 for name in hidden:
     if sys.modules.get(name, 0) is None:
         del sys.modules[name]
-for name in sys.argv[1:]:
+for name in sys.argv[2:]:
     importlib.import_module(name)
+if sys.argv[1] == "--list":
+    sys.stdout.write(" ".join(sys.modules))
+    sys.stdout.flush()
 os._exit(0)
 """
 
@@ -209,8 +213,9 @@ def import_costs(checkout: Path, env: dict[str, str], top: int = 8, runs: int = 
     return [head + ", ".join(f"{name} {us / 1e3:.0f} ms" for name, us in largest)]
 
 
-def _needed_modules(checkout: Path, env: dict[str, str], tmp: Path) -> list[str]:
-    """The modules (not watcher's own) a `watcher run --once` has imported at its first request."""
+def _needed_modules(checkout: Path, env: dict[str, str], tmp: Path) -> tuple[list[str], set[str]]:
+    """The modules (not watcher's own) a `watcher run --once` has imported at its first request,
+    and those its harness had loaded before it started."""
     db = tmp / "needed.db"
     for first in (True, False):  # the first run creates the schema (importing more); keep the second
         if not first:
@@ -224,14 +229,31 @@ def _needed_modules(checkout: Path, env: dict[str, str], tmp: Path) -> list[str]
         )
         if done.returncode != 0:
             raise RuntimeError(f"finding the modules the first fetch needs failed: {done.stderr[-400:]!r}")
-    return json.loads(done.stdout)
+    found = json.loads(done.stdout)
+    return found["needed"], set(found["before"])
+
+
+def _check_floor(checkout: Path, env: dict[str, str], cwd: Path, needed: list[str], before: set[str]) -> None:
+    """The floor must load no module that `watcher run` had not loaded by its first request (an
+    optional extra of a library that watcher keeps out, say): it would not be a floor then."""
+    done = subprocess.run(
+        [str(_python(checkout)), "-c", _FLOOR, "--list", *needed],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    extra = set(done.stdout.split()) - set(needed) - before
+    if extra:
+        raise RuntimeError(f"the floor imports modules watcher's start does not: {sorted(extra)[:10]}")
 
 
 def _floor_run(checkout: Path, env: dict[str, str], cwd: Path, modules: list[str]) -> tuple[float, float]:
     """(wall s, CPU s) of a fresh interpreter that imports ``modules`` and leaves."""
     t0 = time.monotonic()
     proc = subprocess.Popen(
-        [str(_python(checkout)), "-c", _FLOOR, *modules], env=env, cwd=cwd, stderr=subprocess.PIPE
+        [str(_python(checkout)), "-c", _FLOOR, "--time", *modules], env=env, cwd=cwd, stderr=subprocess.PIPE
     )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t0
@@ -292,7 +314,8 @@ def measure(repeat: int, checkout: Path = REPO) -> Table:
                 installed,
             ),
         }
-        needed = _needed_modules(checkout, installed, tmp)
+        needed, before = _needed_modules(checkout, installed, tmp)
+        _check_floor(checkout, installed, tmp, needed, before)
         runs: dict[str, list[tuple[float, float, float]]] = {label: [] for label in variants}
         floor: list[tuple[float, float]] = []
         for _ in range(repeat):  # round-robin, so the machine's load weighs on every variant alike
