@@ -36,6 +36,9 @@ from pathlib import Path
 import tomlkit
 
 from benchmarks.common import PYTHON, REPO, WATCHER, Table, quiet_env, show
+from watcher.fetch import LEAN_IMPORTS
+
+_LEAN = json.dumps(LEAN_IMPORTS)
 
 TARGET_S = 0.3
 REPEAT = 7
@@ -69,21 +72,17 @@ main()
 os._exit(3)  # no request was made
 """
 # Import only those modules, as `watcher` would: the collector off, and httpcore and httpx first
-# without the optional extras watcher.fetch hides from them (trio and anyio, httpx's command-line
-# client), which would otherwise come in with them. Then leave without tear-down (with --list,
-# print the modules loaded first: _check_floor makes sure the floor imports nothing more).
+# through watcher's own import_without, without the optional extras watcher.fetch keeps from them
+# (argv[2], its LEAN_IMPORTS), which would otherwise come in with them. Then leave without
+# tear-down (with --list, print the modules loaded first: _check_floor makes sure the floor
+# imports nothing more).
 _FLOOR = """
-import gc, importlib, os, sys
+import gc, importlib, json, os, sys
 gc.disable()
-hidden = ("trio", "anyio", "httpx._main")
-for name in hidden:
-    if name not in sys.modules:
-        sys.modules[name] = None
-import httpcore, httpx
-for name in hidden:
-    if sys.modules.get(name, 0) is None:
-        del sys.modules[name]
-for name in sys.argv[2:]:
+from watcher.imports import import_without
+for name, extras in json.loads(sys.argv[2]).items():
+    import_without(name, *extras)
+for name in sys.argv[3:]:
     importlib.import_module(name)
 if sys.argv[1] == "--list":
     sys.stdout.write(" ".join(sys.modules))
@@ -237,14 +236,16 @@ def _check_floor(checkout: Path, env: dict[str, str], cwd: Path, needed: list[st
     """The floor must load no module that `watcher run` had not loaded by its first request (an
     optional extra of a library that watcher keeps out, say): it would not be a floor then."""
     done = subprocess.run(
-        [str(_python(checkout)), "-c", _FLOOR, "--list", *needed],
+        [str(_python(checkout)), "-c", _FLOOR, "--list", _LEAN, *needed],
         env=env,
         cwd=cwd,
         capture_output=True,
         text=True,
         check=True,
     )
-    extra = set(done.stdout.split()) - set(needed) - before
+    # watcher's own modules in the floor are only `watcher.imports`, for import_without
+    loaded = {m for m in done.stdout.split() if m.split(".")[0] != "watcher"}
+    extra = loaded - set(needed) - before
     if extra:
         raise RuntimeError(f"the floor imports modules watcher's start does not: {sorted(extra)[:10]}")
 
@@ -253,7 +254,10 @@ def _floor_run(checkout: Path, env: dict[str, str], cwd: Path, modules: list[str
     """(wall s, CPU s) of a fresh interpreter that imports ``modules`` and leaves."""
     t0 = time.monotonic()
     proc = subprocess.Popen(
-        [str(_python(checkout)), "-c", _FLOOR, "--time", *modules], env=env, cwd=cwd, stderr=subprocess.PIPE
+        [str(_python(checkout)), "-c", _FLOOR, "--time", _LEAN, *modules],
+        env=env,
+        cwd=cwd,
+        stderr=subprocess.PIPE,
     )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t0
@@ -345,6 +349,7 @@ def measure(repeat: int, checkout: Path = REPO) -> Table:
     )
     t.notes.append(
         f"floor: the libraries and standard modules imported by the first request, watcher's own excluded "
+        f"but for its import_without helper "
         f"(SQLAlchemy, pydantic, typer, httpx and what they import), cost {floor_wall:.3f} s wall "
         f"({floor_cpu:.3f} s CPU) on their own, {floor_wall / TARGET_S:.0%} of the target; watcher's share "
         f"(its modules, config, database, HTTP client, first claim) is the rest: "

@@ -26,19 +26,21 @@ from urllib.parse import urljoin, urlsplit
 from watcher.headers import parse_retry_after
 from watcher.imports import import_without, lazy_exports
 
+# Optional extras these two import when they are installed, that watcher never uses: httpcore's
+# trio and anyio support (for async code; trio is in the dev environment, for selenium, not in
+# production; anyio comes with the web side's starlette, which does not use httpcore) and httpx's
+# command-line client (click, rich.syntax, Pygments). Together they were about a third of the
+# imports before `watcher run`'s first fetch. The service imports httpx here first.
+LEAN_IMPORTS: dict[str, tuple[str, ...]] = {"httpcore": ("trio", "anyio"), "httpx": ("httpx._main",)}
+
 if TYPE_CHECKING:
     import httpcore
     import httpx
 
     from watcher.values_polled import FetchResult
 else:
-    # Optional extras these two import when they are installed, that watcher never uses: httpcore's
-    # trio and anyio support (for async code; trio is in the dev environment, for selenium, not in
-    # production; anyio comes with the web side's starlette, which does not use httpcore) and httpx's
-    # command-line client (click, rich.syntax, Pygments). Together they were about a third of the
-    # imports before `watcher run`'s first fetch. The service imports httpx here first.
-    httpcore = import_without("httpcore", "trio", "anyio")
-    httpx = import_without("httpx", "httpx._main")
+    httpcore = import_without("httpcore", *LEAN_IMPORTS["httpcore"])
+    httpx = import_without("httpx", *LEAN_IMPORTS["httpx"])
 
 __all__ = [
     "DEFAULT_USER_AGENT",
