@@ -168,10 +168,17 @@ _DOCUMENT_END = re.compile(r"</(?:body|html)\s*>", re.I)  # libxml2 drops what f
 # on a character, and "\s" is spelled out as the UTF-8 of every character it takes. re.I on a str
 # also folds the four characters of _FOLDED_TO_ASCII to ASCII letters ("\u212a" is "k"): a text
 # holding one takes the str patterns.
-_UNICODE_SPACE_UTF8 = (
-    rb"(?:[\t\n\x0b\x0c\r\x1c-\x1f ]|\xc2[\x85\xa0]|\xe1\x9a\x80"
-    rb"|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80)"
+#
+# What "\s" takes in a str pattern (str.isspace), spelled out once (a test compares it with "\s"
+# over every code point). In a str class (_ABSOLUTE) it is a table lookup per character, where
+# "\s" in a negated class is a category call; on bytes, a trie of the characters' UTF-8 (each
+# byte read as a Latin-1 character for _alternation).
+_UNICODE_SPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
 )
+_UNICODE_SPACE_UTF8 = _alternation(ch.encode().decode("latin-1") for ch in _UNICODE_SPACE).encode("latin-1")
 _BLOCK_NAMES_UTF8 = _alternation(_TextExtractor.BLOCK, any_case=True).encode()
 _BLOCK_TAG_UTF8 = re.compile(rb"<(?=/?" + _BLOCK_NAMES_UTF8 + rb"(?:[/>]|" + _UNICODE_SPACE_UTF8 + rb"))")
 _DOCUMENT_END_UTF8 = re.compile(
@@ -342,10 +349,6 @@ def _canonical_full(link: str, base: str | None) -> str | None:
         return None
 
 
-# What "\s" takes in a str pattern (str.isspace), spelled out for a character class: a class of
-# plain characters is a table lookup per character where "\s" in a negated class is a category
-# call (a test compares both over every code point).
-_UNICODE_SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 # An absolute http(s) URL that urljoin returns unchanged: a host, no empty "?" or "#", no ";params",
 # no whitespace (urljoin re-splits such a URL and could drop or change those parts).
 _ABSOLUTE = re.compile(
