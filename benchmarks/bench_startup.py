@@ -42,6 +42,11 @@ _LEAN = json.dumps(LEAN_IMPORTS)
 
 TARGET_S = 0.3
 REPEAT = 7
+# One loopback feed on a database of its own.
+_CONFIG = (
+    '[database]\nurl = "sqlite:///{database}"\n[polling]\nallow_private_networks = true\n'
+    '[[feeds]]\nurl = "{url}"\n'
+)
 # Run in a child on the installed copy: `watcher run --once` in-process against a loopback server
 # of its own; at the first request, print the modules imported since the harness was ready, less
 # watcher's own (what the first fetch cannot do without), and those loaded before, and leave.
@@ -61,10 +66,10 @@ class Handler(BaseHTTPRequestHandler):
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 threading.Thread(target=server.serve_forever, daemon=True).start()
-config, database = sys.argv[1], sys.argv[2]
+config, database, template = sys.argv[1:4]
 with open(config, "w", encoding="utf-8") as f:
-    f.write(f'[database]\nurl = "sqlite:///{database}"\n[polling]\nallow_private_networks = true\n'
-            f'[[feeds]]\nurl = "http://127.0.0.1:{server.server_address[1]}/feed.xml"\n')
+    url = f"http://127.0.0.1:{server.server_address[1]}/feed.xml"
+    f.write(template.format(database=database, url=url))
 before = set(sys.modules)
 sys.argv = ["watcher", "--config", config, "run", "--once"]
 from watcher.cli import main
@@ -220,7 +225,7 @@ def _needed_modules(checkout: Path, env: dict[str, str], tmp: Path) -> tuple[lis
         if not first:
             _make_due(db)
         done = subprocess.run(
-            [str(_python(checkout)), "-c", _NEEDED, str(tmp / "needed.toml"), str(db)],
+            [str(_python(checkout)), "-c", _NEEDED, str(tmp / "needed.toml"), str(db), _CONFIG],
             env=env,
             cwd=tmp,
             capture_output=True,
@@ -298,11 +303,7 @@ def measure(repeat: int, checkout: Path = REPO) -> Table:
         installed = _install(checkout, tmp / "installed", compiled=True)
         source = _install(checkout, tmp / "source", compiled=False)
         config = tmp / "watcher.toml"
-        config.write_text(
-            f'[database]\nurl = "sqlite:///{tmp}/w.db"\n[polling]\nallow_private_networks = true\n'
-            f'[[feeds]]\nurl = "{probe.url}"\n',
-            encoding="utf-8",
-        )
+        config.write_text(_CONFIG.format(database=tmp / "w.db", url=probe.url), encoding="utf-8")
         shipped = tmp / "shipped.toml"
         shipped.write_text(
             _shipped_config(checkout, probe.url, f"sqlite:///{tmp}/shipped.db"), encoding="utf-8"
