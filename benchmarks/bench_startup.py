@@ -8,10 +8,14 @@ which also creates the schema, is shown apart. `python -X importtime` gives the 
 cost the most to import.
 
 watcher runs from a copy of its package, as an installation has it: byte-compiled, as pip
-compiles what it installs (the Dockerfile's install included). This development environment has
-an editable install and `PYTHONDONTWRITEBYTECODE=1`, so there every start compiles watcher's own
-modules from source; that figure is shown beside it (a copy without bytecode). Python still reads
-bytecode that exists with that variable set; it only stops writing it. A third row starts with
+compiles what it installs (the Dockerfile's install included), in an environment of its own that
+sees this checkout's installed libraries but not its editable install. The editable install's
+import hook costs every start of this development environment 15-30 ms (pathlib, urllib.parse and
+ipaddress before anything else), which an installation does not pay. This development
+environment also has `PYTHONDONTWRITEBYTECODE=1`, so there every start compiles watcher's own
+modules from source; that figure is shown beside it (a copy without bytecode, in this
+environment). Python still reads bytecode that exists with that variable set; it only stops
+writing it. A third row starts with
 the shipped config (`config/watcher.toml`: its profile and its cron e-mail digest, the loopback
 feed instead of its feeds), which also validates an address and a cron schedule before fetching.
 """
@@ -30,6 +34,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -141,15 +146,59 @@ def _python(checkout: Path) -> Path:
     return checkout / PYTHON.relative_to(REPO)
 
 
-def _install(checkout: Path, dest: Path, compiled: bool) -> dict[str, str]:
-    """A copy of the checkout's watcher package under ``dest`` (byte-compiled or not), and the
-    environment in which `watcher` imports it instead of the editable install's source tree."""
+@dataclass(frozen=True)
+class Install:
+    """Where a measured `watcher` comes from: its interpreter, its entry script, its environment."""
+
+    python: Path
+    script: Path
+    env: dict[str, str]
+
+
+def _purelib(python: Path) -> str:
+    done = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def _plain_env(checkout: Path, dest: Path) -> tuple[Path, Path]:
+    """(python, watcher script) of a new environment under ``dest`` that reads the checkout's
+    installed libraries as a path entry, so the checkout's .pth files (its editable install's
+    import hook) do not run, as in an installation. setuptools' distutils-precedence.pth, which
+    an installation on Python 3.11 has (venv and the python image both bring setuptools), is kept."""
+    subprocess.run([str(_python(checkout)), "-m", "venv", "--without-pip", str(dest)], check=True)
+    python = dest / "bin" / "python"
+    libraries = Path(_purelib(_python(checkout)))
+    site = Path(_purelib(python))
+    (site / "_checkout_libraries.pth").write_text(f"{libraries}\n", encoding="utf-8")
+    hack = libraries / "distutils-precedence.pth"
+    if hack.exists():
+        shutil.copyfile(hack, site / hack.name)
+    # pip's console script for [project.scripts] watcher, for this interpreter
+    script = dest / "bin" / "watcher"
+    entry = (checkout / WATCHER.relative_to(REPO)).read_text(encoding="utf-8").split("\n", 1)[1]
+    script.write_text(f"#!{python}\n{entry}", encoding="utf-8")
+    script.chmod(0o755)
+    return python, script
+
+
+def _install(checkout: Path, dest: Path, compiled: bool) -> Install:
+    """A copy of the checkout's watcher package under ``dest`` (byte-compiled or not), and how to
+    start it: byte-compiled in an environment like an installation's (:func:`_plain_env`); from
+    source in this development environment, where it comes first on the path."""
     shutil.copytree(checkout / "watcher", dest / "watcher", ignore=shutil.ignore_patterns("__pycache__"))
     if compiled:  # what pip does at install time (it writes bytecode whatever PYTHONDONTWRITEBYTECODE says)
         subprocess.run([str(_python(checkout)), "-m", "compileall", "-q", str(dest / "watcher")], check=True)
+        python, script = _plain_env(checkout, dest / "env")
+    else:
+        python, script = _python(checkout), checkout / WATCHER.relative_to(REPO)
     env = quiet_env(PYTHONPATH=str(dest), PYTHONDONTWRITEBYTECODE="1")
     done = subprocess.run(
-        [str(_python(checkout)), "-c", "import watcher; print(watcher.__file__)"],
+        [str(python), "-c", "import watcher; print(watcher.__file__)"],
         env=env,
         cwd=dest,  # not this checkout: `-c` puts the current directory first on the path
         capture_output=True,
@@ -158,18 +207,16 @@ def _install(checkout: Path, dest: Path, compiled: bool) -> dict[str, str]:
     )
     if not done.stdout.strip().startswith(str(dest)):
         raise RuntimeError(f"watcher imported from {done.stdout.strip()}, not from the copy in {dest}")
-    return env
+    return Install(python, script, env)
 
 
-def _run(
-    probe: _Probe, checkout: Path, config: Path, cwd: Path, env: dict[str, str]
-) -> tuple[float, float, float]:
+def _run(probe: _Probe, install: Install, config: Path, cwd: Path) -> tuple[float, float, float]:
     """(wall s to the first request, child CPU s at it, whole run's CPU s)."""
     probe.first = None
     t0 = time.monotonic()
     proc = subprocess.Popen(
-        [str(checkout / WATCHER.relative_to(REPO)), "--config", str(config), "run", "--once"],
-        env=env,
+        [str(install.script), "--config", str(config), "run", "--once"],
+        env=install.env,
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -184,7 +231,7 @@ def _run(
     return probe.first[0] - t0, probe.first[1], usage.ru_utime + usage.ru_stime
 
 
-def import_costs(checkout: Path, env: dict[str, str], top: int = 8, runs: int = 5) -> list[str]:
+def import_costs(install: Install, top: int = 8, runs: int = 5) -> list[str]:
     """The packages whose own import time is largest when the CLI is imported (median of ``runs``
     runs of ``-X importtime``: one run is too noisy on a busy machine), the garbage collector off."""
     per_run: list[Counter[str]] = []
@@ -192,11 +239,11 @@ def import_costs(checkout: Path, env: dict[str, str], top: int = 8, runs: int = 
         done = subprocess.run(
             # The collector paused, as the entry point has it: a collection's pause would be charged
             # to whichever module happened to be importing then.
-            [str(_python(checkout)), "-X", "importtime", "-c", "import gc; gc.disable(); import watcher.cli"],
+            [str(install.python), "-X", "importtime", "-c", "import gc; gc.disable(); import watcher.cli"],
             capture_output=True,
             text=True,
-            cwd=env["PYTHONPATH"],
-            env=env,
+            cwd=install.env["PYTHONPATH"],
+            env=install.env,
             check=False,
             timeout=60,
         )
@@ -217,7 +264,7 @@ def import_costs(checkout: Path, env: dict[str, str], top: int = 8, runs: int = 
     return [head + ", ".join(f"{name} {us / 1e3:.0f} ms" for name, us in largest)]
 
 
-def _needed_modules(checkout: Path, env: dict[str, str], tmp: Path) -> tuple[list[str], set[str]]:
+def _needed_modules(install: Install, tmp: Path) -> tuple[list[str], set[str]]:
     """The modules (not watcher's own) a `watcher run --once` has imported at its first request,
     and those its harness had loaded before it started."""
     db = tmp / "needed.db"
@@ -225,8 +272,8 @@ def _needed_modules(checkout: Path, env: dict[str, str], tmp: Path) -> tuple[lis
         if not first:
             _make_due(db)
         done = subprocess.run(
-            [str(_python(checkout)), "-c", _NEEDED, str(tmp / "needed.toml"), str(db), _CONFIG],
-            env=env,
+            [str(install.python), "-c", _NEEDED, str(tmp / "needed.toml"), str(db), _CONFIG],
+            env=install.env,
             cwd=tmp,
             capture_output=True,
             text=True,
@@ -237,12 +284,12 @@ def _needed_modules(checkout: Path, env: dict[str, str], tmp: Path) -> tuple[lis
     return found["needed"], set(found["before"])
 
 
-def _check_floor(checkout: Path, env: dict[str, str], cwd: Path, needed: list[str], before: set[str]) -> None:
+def _check_floor(install: Install, cwd: Path, needed: list[str], before: set[str]) -> None:
     """The floor must load no module that `watcher run` had not loaded by its first request (an
     optional extra of a library that watcher keeps out, say): it would not be a floor then."""
     done = subprocess.run(
-        [str(_python(checkout)), "-c", _FLOOR, "--list", _LEAN, *needed],
-        env=env,
+        [str(install.python), "-c", _FLOOR, "--list", _LEAN, *needed],
+        env=install.env,
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -255,12 +302,12 @@ def _check_floor(checkout: Path, env: dict[str, str], cwd: Path, needed: list[st
         raise RuntimeError(f"the floor imports modules watcher's start does not: {sorted(extra)[:10]}")
 
 
-def _floor_run(checkout: Path, env: dict[str, str], cwd: Path, modules: list[str]) -> tuple[float, float]:
+def _floor_run(install: Install, cwd: Path, modules: list[str]) -> tuple[float, float]:
     """(wall s, CPU s) of a fresh interpreter that imports ``modules`` and leaves."""
     t0 = time.monotonic()
     proc = subprocess.Popen(
-        [str(_python(checkout)), "-c", _FLOOR, "--time", _LEAN, *modules],
-        env=env,
+        [str(install.python), "-c", _FLOOR, "--time", _LEAN, *modules],
+        env=install.env,
         cwd=cwd,
         stderr=subprocess.PIPE,
     )
@@ -308,8 +355,8 @@ def measure(repeat: int, checkout: Path = REPO) -> Table:
         shipped.write_text(
             _shipped_config(checkout, probe.url, f"sqlite:///{tmp}/shipped.db"), encoding="utf-8"
         )
-        fresh = _run(probe, checkout, config, tmp, installed)
-        _run(probe, checkout, shipped, tmp, installed)  # creates its database
+        fresh = _run(probe, installed, config, tmp)
+        _run(probe, installed, shipped, tmp)  # creates its database
         variants = {  # label -> (config, database, environment)
             "existing (current schema)": (config, tmp / "w.db", installed),
             "existing, watcher from source (this dev environment)": (config, tmp / "w.db", source),
@@ -319,16 +366,16 @@ def measure(repeat: int, checkout: Path = REPO) -> Table:
                 installed,
             ),
         }
-        needed, before = _needed_modules(checkout, installed, tmp)
-        _check_floor(checkout, installed, tmp, needed, before)
+        needed, before = _needed_modules(installed, tmp)
+        _check_floor(installed, tmp, needed, before)
         runs: dict[str, list[tuple[float, float, float]]] = {label: [] for label in variants}
         floor: list[tuple[float, float]] = []
         for _ in range(repeat):  # round-robin, so the machine's load weighs on every variant alike
-            for label, (cfg, db, env) in variants.items():
+            for label, (cfg, db, install) in variants.items():
                 _make_due(db)
-                runs[label].append(_run(probe, checkout, cfg, tmp, env))
-            floor.append(_floor_run(checkout, installed, tmp, needed))
-        imports = import_costs(checkout, installed)
+                runs[label].append(_run(probe, install, cfg, tmp))
+            floor.append(_floor_run(installed, tmp, needed))
+        imports = import_costs(installed)
     probe.server.shutdown()
     t = Table(
         f"Start-up: `watcher run --once` to its first feed request (one feed; median of {repeat})",
@@ -357,9 +404,10 @@ def measure(repeat: int, checkout: Path = REPO) -> Table:
         f"{med[0] - floor_wall:.3f} s wall, {med[1] - floor_cpu:.3f} s CPU"
     )
     t.notes.append(
-        "watcher runs from a byte-compiled copy of its package, as installed (pip compiles at install); "
-        "'from source' is the same copy without bytecode, as an editable install runs with "
-        "PYTHONDONTWRITEBYTECODE=1"
+        "watcher runs from a byte-compiled copy of its package, as installed (pip compiles at install), "
+        "in an environment without this checkout's editable install (its import hook runs at every start); "
+        "'from source' is the same copy without bytecode in this development environment, as its editable "
+        "install runs with PYTHONDONTWRITEBYTECODE=1"
     )
     t.notes += imports
     t.notes.append(
