@@ -9,15 +9,14 @@ cost the most to import.
 
 watcher runs from a copy of its package, as an installation has it: byte-compiled, as pip
 compiles what it installs (the Dockerfile's install included), in an environment of its own that
-sees this checkout's installed libraries but not its editable install. The editable install's
-import hook costs every start of this development environment 15-30 ms (pathlib, urllib.parse and
-ipaddress before anything else), which an installation does not pay. This development
+sees this checkout's installed libraries but not its editable install, whose import hook runs at
+every start of this development environment (an installation has none). This development
 environment also has `PYTHONDONTWRITEBYTECODE=1`, so there every start compiles watcher's own
 modules from source; that figure is shown beside it (a copy without bytecode, in this
 environment). Python still reads bytecode that exists with that variable set; it only stops
-writing it. A third row starts with
-the shipped config (`config/watcher.toml`: its profile and its cron e-mail digest, the loopback
-feed instead of its feeds), which also validates an address and a cron schedule before fetching.
+writing it. A third row starts with the shipped config (`config/watcher.toml`: its profile and its
+cron e-mail digest, the loopback feed instead of its feeds), which also validates an address and a
+cron schedule before fetching.
 """
 
 from __future__ import annotations
