@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -177,10 +178,15 @@ def _plain_env(checkout: Path, dest: Path) -> tuple[Path, Path]:
     hack = libraries / "distutils-precedence.pth"
     if hack.exists():
         shutil.copyfile(hack, site / hack.name)
-    # pip's console script for [project.scripts] watcher, for this interpreter
+    # The console script pip writes for [project.scripts] watcher, for this interpreter
+    project = tomllib.loads((checkout / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    module, function = project["scripts"]["watcher"].split(":")
     script = dest / "bin" / "watcher"
-    entry = (checkout / WATCHER.relative_to(REPO)).read_text(encoding="utf-8").split("\n", 1)[1]
-    script.write_text(f"#!{python}\n{entry}", encoding="utf-8")
+    script.write_text(
+        f"#!{python}\nimport sys\nfrom {module} import {function}\nif __name__ == '__main__':\n"
+        f"    sys.exit({function}())\n",
+        encoding="utf-8",
+    )
     script.chmod(0o755)
     return python, script
 
